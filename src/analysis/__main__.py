@@ -1,0 +1,35 @@
+"""Command line: ``python -m analysis run|bench ...`` (also installed as ``fenqun``)."""
+
+from __future__ import annotations
+
+import sys
+
+_USAGE = """usage: python -m analysis COMMAND [options]
+
+commands:
+  run     run the report notebooks and publish HTML   (python -m analysis run --help)
+  bench   time the customer summary against lifetimes (python -m analysis bench --help)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a sub-command; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        from analysis.runner import main as run_main
+
+        return run_main(rest)
+    if command == "bench":
+        from analysis.bench import main as bench_main
+
+        return bench_main(rest) or 0
+    print(f"unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

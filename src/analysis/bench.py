@@ -1,0 +1,285 @@
+"""Benchmark of :func:`analysis.summary.customer_summary` against lifetimes and a DuckDB floor.
+
+``python -m analysis bench [--customers N]`` (``make bench``) builds the ``retail-demo``
+transactions once (cached as Parquet), then times three ways from that Parquet file to a pandas
+per-customer table, each in a fresh worker process (multiprocessing ``spawn``) so that its peak
+memory is its own:
+
+- ``ours``: ``customer_summary(path, time_unit="week")``;
+- ``lifetimes``: ``pd.read_parquet`` + ``lifetimes.utils.summary_data_from_transaction_data``
+  (``freq="D", freq_multiplier=7``), the same numbers;
+- ``duckdb_floor``: one bare ``GROUP BY customer_id`` (count, sum, min/max timestamp), a lower
+  bound for any exact summary.
+
+Imports happen before the clock starts. Peak memory is ``ru_maxrss`` of the worker minus its
+value after imports (``peak_mb``) and absolute (``peak_abs_mb``). With ``repeats > 1`` each
+method runs that many times (fresh workers) and the median time and largest peak are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["run_summary_benchmark", "main", "TARGETS"]
+
+#: What "fast enough" means at 1M customers / ~10M lines.
+TARGETS = {"speedup_min": 10.0, "floor_ratio_max": 3.0, "ours_peak_mb_max": 2048.0}
+METHODS = ("ours", "lifetimes", "duckdb_floor")
+_CHECKED = ("frequency", "recency", "T", "monetary_value")
+
+
+def run_summary_benchmark(
+    n_customers: int = 1_000_000,
+    *,
+    seed: int = 7,
+    out: str | Path | None = "reports/bench/summary.json",
+    cache_dir: str | Path = "data/bench",
+    repeats: int = 1,
+) -> dict:
+    """Time the customer summary three ways and write the results as JSON.
+
+    Parameters
+    ----------
+    n_customers
+        Customers in the generated ``retail-demo`` data (about 9.5 lines each).
+    seed
+        Generator seed; the Parquet file is cached per ``(n_customers, seed)``.
+    out
+        JSON file to write (parent folders are created); ``None`` writes nothing.
+    cache_dir
+        Folder of the cached Parquet files.
+    repeats
+        Runs per method, each in a fresh process; the median time is reported.
+
+    Returns
+    -------
+    dict
+        ``transactions``, ``customers``, ``observation_end``, ``methods`` (``{name: {seconds,
+        peak_mb, peak_abs_mb, runs}}``), ``speedup`` (lifetimes seconds / ours), ``floor_ratio``
+        (ours / floor), ``check`` (ours equals lifetimes, rtol 1e-6), ``targets``, ``machine``.
+
+    Examples
+    --------
+    >>> result = run_summary_benchmark(10_000, out=None)  # doctest: +SKIP
+    """
+    path, n_lines = _cached_parquet(int(n_customers), int(seed), Path(cache_dir))
+    obs_end = str(pd.read_parquet(path, columns=["timestamp"])["timestamp"].max().date())
+    methods, results = {}, {}
+    for name in METHODS:
+        runs = []
+        for _ in range(max(1, int(repeats))):
+            run = _in_fresh_process(name, str(path), obs_end)
+            results[name] = run.pop("result")
+            runs.append(run)
+        methods[name] = {
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_mb": max(r["peak_mb"] for r in runs),
+            "peak_abs_mb": max(r["peak_abs_mb"] for r in runs),
+            "runs": runs,
+        }
+    check = _compare(results["ours"], results["lifetimes"])
+    ours = methods["ours"]["seconds"]
+    report = {
+        "transactions": n_lines,
+        "customers": len(results["ours"]["customer_id"]),
+        "observation_end": obs_end,
+        "parquet": str(path),
+        "methods": methods,
+        "speedup": methods["lifetimes"]["seconds"] / ours,
+        "floor_ratio": ours / methods["duckdb_floor"]["seconds"],
+        "check": check,
+        "targets": TARGETS,
+        "machine": _machine(),
+    }
+    report["targets_met"] = {
+        "speedup": report["speedup"] >= TARGETS["speedup_min"],
+        "floor_ratio": report["floor_ratio"] <= TARGETS["floor_ratio_max"],
+        "ours_peak_mb": methods["ours"]["peak_mb"] <= TARGETS["ours_peak_mb_max"],
+    }
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (``python -m analysis bench``); returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis bench",
+        description="Time customer_summary against lifetimes and a bare DuckDB GROUP BY.",
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000, help="customers (1000000)")
+    parser.add_argument("--seed", type=int, default=7, help="generator seed (7)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per method (1)")
+    parser.add_argument("--out", default="reports/bench/summary.json", help="JSON output file")
+    parser.add_argument("--cache-dir", default="data/bench", help="cached Parquet folder")
+    args = parser.parse_args(argv)
+    report = run_summary_benchmark(
+        args.customers,
+        seed=args.seed,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        repeats=args.repeats,
+    )
+    print(format_report(report))
+    if args.out:
+        print(f"written: {args.out}")
+    return 0 if report["check"]["equal"] else 1
+
+
+def format_report(report: dict) -> str:
+    """The benchmark as a small plain-text table with the ratios and targets."""
+    lines = [
+        f"{report['transactions']:,} lines, {report['customers']:,} customers, "
+        f"{report['machine']['cores']} cores",
+        f"{'method':<14}{'seconds':>9}{'peak MB':>10}{'abs MB':>10}",
+    ]
+    for name, m in report["methods"].items():
+        lines.append(f"{name:<14}{m['seconds']:>9.2f}{m['peak_mb']:>10.0f}{m['peak_abs_mb']:>10.0f}")
+    met = report["targets_met"]
+    lines += [
+        f"speedup (lifetimes / ours): {report['speedup']:.1f}x "
+        f"(target >= {TARGETS['speedup_min']:.0f}x: {'met' if met['speedup'] else 'MISSED'})",
+        f"floor ratio (ours / floor): {report['floor_ratio']:.2f}x "
+        f"(target <= {TARGETS['floor_ratio_max']:.0f}x: {'met' if met['floor_ratio'] else 'MISSED'})",
+        f"ours peak: {report['methods']['ours']['peak_mb']:.0f} MB "
+        f"(target <= {TARGETS['ours_peak_mb_max']:.0f}: "
+        f"{'met' if met['ours_peak_mb'] else 'MISSED'})",
+        f"ours == lifetimes (rtol 1e-6): {report['check']['equal']} "
+        f"(max relative difference {report['check']['max_rel_diff']:.1e})",
+    ]
+    return "\n".join(lines)
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def _cached_parquet(n_customers: int, seed: int, cache_dir: Path) -> tuple[Path, int]:
+    """Write the demo transactions (customer_id, timestamp, amount) once; return path and lines."""
+    import pyarrow.parquet as pq
+
+    path = cache_dir / f"retail-demo-summary-n{n_customers}-seed{seed}.parquet"
+    if not path.exists():
+        from analysis.demo import generate_retail_demo
+
+        lines = generate_retail_demo(n_customers, seed=seed, mess_rate=0).transactions
+        frame = pd.DataFrame(
+            {
+                "customer_id": lines["customer_id"],
+                "timestamp": lines["timestamp"],
+                "amount": lines["quantity"] * lines["unit_price"],
+            }
+        )
+        del lines
+        frame = frame[frame["customer_id"].notna()]
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    return path, pq.ParquetFile(path).metadata.num_rows
+
+
+# -- workers ---------------------------------------------------------------------------------
+
+
+def _in_fresh_process(method: str, path: str, obs_end: str) -> dict:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_worker, method, path, obs_end).result()
+
+
+def _maxrss_mb() -> float:
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def _worker(method: str, path: str, obs_end: str) -> dict:
+    """Run one method in this (fresh) process; imports come before the clock and baseline."""
+    import duckdb
+    import ibis
+    import ibis.backends.duckdb  # noqa: F401  (import cost is not the summary's)
+    import pyarrow.parquet  # noqa: F401
+
+    if method == "lifetimes":
+        import warnings
+
+        with warnings.catch_warnings():
+            import lifetimes.utils as lifetimes_utils
+    from analysis.summary import customer_summary
+
+    del ibis
+    baseline = _maxrss_mb()
+    start = time.perf_counter()
+    if method == "ours":
+        frame = customer_summary(path, time_unit="week", observation_end=obs_end)
+    elif method == "lifetimes":
+        lines = pd.read_parquet(path)
+        frame = lifetimes_utils.summary_data_from_transaction_data(
+            lines,
+            "customer_id",
+            "timestamp",
+            monetary_value_col="amount",
+            freq="D",
+            freq_multiplier=7,
+            observation_period_end=obs_end,
+        )
+        del lines
+    else:
+        con = duckdb.connect(config={"threads": os.cpu_count() or 1})
+        frame = con.execute(
+            "SELECT customer_id, count(*) AS lines, sum(amount) AS amount, "
+            "min(timestamp) AS first, max(timestamp) AS last "
+            "FROM read_parquet(?) GROUP BY customer_id",
+            [path],
+        ).df()
+    seconds = time.perf_counter() - start
+    peak = _maxrss_mb()
+    if method == "lifetimes":
+        frame = frame.reset_index().sort_values("customer_id", ignore_index=True)
+    columns = ["customer_id", *(_CHECKED if method != "duckdb_floor" else [])]
+    result = {c: frame[c].to_numpy() for c in columns}
+    return {"seconds": seconds, "peak_mb": peak - baseline, "peak_abs_mb": peak, "result": result}
+
+
+def _compare(ours: dict, theirs: dict, rtol: float = 1e-6) -> dict:
+    same_ids = len(ours["customer_id"]) == len(theirs["customer_id"]) and bool(
+        np.all(ours["customer_id"].astype(str) == theirs["customer_id"].astype(str))
+    )
+    worst = 0.0
+    for col in _CHECKED if same_ids else ():
+        a, b = ours[col].astype(float), theirs[col].astype(float)
+        scale = np.maximum(np.abs(a), np.abs(b))
+        diff = np.divide(np.abs(a - b), scale, out=np.zeros_like(a), where=a != b)
+        worst = max(worst, float(np.max(diff, initial=0.0)))
+    return {"equal": same_ids and worst <= rtol, "same_customers": same_ids, "max_rel_diff": worst}
+
+
+def _machine() -> dict:
+    versions = {}
+    for package in ("pandas", "numpy", "duckdb", "ibis-framework", "lifetimes", "pyarrow"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "versions": versions,
+    }

@@ -1,0 +1,146 @@
+"""Axes-level plots for the reports: ``plot_<thing>(data, *, options..., ax=None) -> Axes``.
+
+No ``plt.show()``, no ``savefig``, no pyplot state: each function draws on the Axes it is given
+(or a new one) and returns it. Text comes from :class:`analysis.labels.Labels`.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from analysis.labels import Labels
+
+__all__ = [
+    "plot_orders_per_customer",
+    "plot_purchase_gaps",
+    "plot_revenue_by_month",
+    "plot_revenue_by_facet",
+]
+
+_COLOR = "#3b6ea8"
+_MUTED = "#b0b7c3"
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    return ax
+
+
+def _money(value: float, _pos=None) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{suffix}"
+    return f"{value:.0f}"
+
+
+def plot_orders_per_customer(
+    summary: pd.DataFrame, *, max_orders: int = 15, labels: Labels | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Bar chart of how many customers placed 1, 2, ... orders (the last bar is "max or more").
+
+    Parameters
+    ----------
+    summary
+        Per-customer summary with ``orders``.
+    """
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    counts = summary["orders"].clip(upper=max_orders).value_counts().sort_index()
+    ax.bar(counts.index.astype(int), counts.to_numpy(), color=_COLOR)
+    ticks = list(counts.index.astype(int))
+    ax.set_xticks(ticks, [f"{t}+" if t == max_orders else str(t) for t in ticks])
+    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.set(title=labels("plots", "orders_per_customer"), xlabel=labels("plots", "orders"),
+           ylabel=labels("plots", "customers"))
+    return ax
+
+
+def plot_purchase_gaps(
+    gaps: pd.DataFrame, *, max_days: int | None = None, labels: Labels | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Histogram of days between consecutive purchases, with the median marked.
+
+    Parameters
+    ----------
+    gaps
+        Output of :func:`analysis.quality.purchase_gaps` (``gap_days``).
+    max_days
+        Right edge of the plot; default the 99th percentile.
+    """
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    values = gaps["gap_days"].to_numpy()
+    if len(values):
+        right = max_days or max(int(np.percentile(values, 99)), 1)
+        ax.hist(np.clip(values, 0, right), bins=min(50, right), color=_COLOR)
+        median = float(np.median(values))
+        ax.axvline(median, color="black", linestyle="--", linewidth=1)
+        ax.annotate(f"{median:.0f}", (median, ax.get_ylim()[1] * 0.9), xytext=(4, 0),
+                    textcoords="offset points")
+    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.set(title=labels("plots", "purchase_gaps"), xlabel=labels("plots", "days"),
+           ylabel=labels("plots", "repeat_purchases"))
+    return ax
+
+
+def plot_revenue_by_month(
+    revenue: pd.DataFrame, *, labels: Labels | None = None, ax: Axes | None = None
+) -> Axes:
+    """Monthly revenue bars; the part without customer id is shown in grey on top.
+
+    Parameters
+    ----------
+    revenue
+        Output of :func:`analysis.quality.revenue_by_month`.
+    """
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    with_id = revenue["revenue"] - revenue["revenue_without_customer_id"]
+    x = np.arange(len(revenue))
+    ax.bar(x, with_id, color=_COLOR, label=labels("metrics", "customer_revenue"))
+    ax.bar(x, revenue["revenue_without_customer_id"], bottom=with_id, color=_MUTED,
+           label=labels("reasons", "missing_customer_id"))
+    step = max(1, len(x) // 12)
+    ax.set_xticks(x[::step], revenue["month"].dt.strftime("%Y-%m").iloc[::step], rotation=45,
+                  ha="right")
+    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    if revenue["revenue_without_customer_id"].abs().sum() > 0:
+        ax.legend(frameon=False, fontsize="small")
+    ax.set(title=labels("plots", "revenue_by_month"), xlabel=labels("plots", "month"),
+           ylabel=labels("plots", "revenue"))
+    return ax
+
+
+def plot_revenue_by_facet(
+    table: pd.DataFrame, facet: str, *, top: int = 10, labels: Labels | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Horizontal bars of revenue per facet value with its share of revenue.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`analysis.quality.revenue_by_facet`.
+    facet
+        The facet column in ``table``.
+    """
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    shown = table.head(top).iloc[::-1]
+    ax.barh(shown[facet].astype(str), shown["revenue"], color=_COLOR)
+    for y, (value, share) in enumerate(zip(shown["revenue"], shown["revenue_share"], strict=True)):
+        ax.annotate(f"{share:.0%}", (value, y), xytext=(3, 0), textcoords="offset points",
+                    va="center", fontsize="small")
+    ax.xaxis.set_major_formatter(FuncFormatter(_money))
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    name = labels("facets", facet)
+    ax.set(title=labels("plots", "revenue_by", facet=name), xlabel=labels("plots", "revenue"),
+           ylabel="")
+    return ax

@@ -1,0 +1,315 @@
+"""What a report notebook shows and writes: setup, tables, narratives, artifacts, provenance.
+
+A notebook calls :func:`setup_notebook` once; the returned :class:`Report` carries the language
+and the run folder. The ``show_*`` functions display translated, identifier-free tables; the
+``narrate_*`` functions return plain-language readings with real numbers; the ``save_*``
+functions write the files later notebooks and the runner read (hand-offs go through files).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis.cleaning import CleaningResult
+from analysis.errors import FenqunError
+from analysis.fonts import use_cjk_font
+from analysis.labels import Labels
+from analysis.provenance import git_commit, package_versions
+from analysis.quality import revenue_by_facet, revenue_by_month
+
+__all__ = [
+    "Report",
+    "setup_notebook",
+    "show_title",
+    "show_section",
+    "save_data_artifacts",
+    "show_ledger",
+    "narrate_ledger",
+    "show_overview",
+    "plot_distributions",
+    "narrate_distributions",
+    "save_table",
+    "load_table",
+    "save_headlines",
+    "show_provenance",
+]
+
+
+@dataclass
+class Report:
+    """Settings shared by the cells of one report notebook.
+
+    Attributes
+    ----------
+    language
+        ``zh`` or ``en``.
+    labels
+        Wording in that language.
+    run_dir
+        The run folder (``reports/runs/<run-id>``); artifacts go to ``run_dir / "artifacts"``.
+    """
+
+    language: str
+    labels: Labels
+    run_dir: Path
+
+    @property
+    def artifacts(self) -> Path:
+        return self.run_dir / "artifacts"
+
+
+def _find_project_root(start: Path) -> Path:
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
+def setup_notebook(*, language: str = "zh", run_dir: str = "") -> Report:
+    """Prepare a notebook for reporting: fonts, plot style, table display, readable errors.
+
+    Parameters
+    ----------
+    language
+        Report language, ``zh`` or ``en``.
+    run_dir
+        The run folder given by the runner; empty (interactive use) means
+        ``reports/runs/interactive`` in the project.
+
+    Returns
+    -------
+    Report
+    """
+    labels = Labels(language)
+    folder = Path(run_dir) if run_dir else (
+        _find_project_root(Path.cwd()) / "reports" / "runs" / "interactive")
+    (folder / "artifacts").mkdir(parents=True, exist_ok=True)
+    use_cjk_font()
+    plt.rcParams.update({"figure.dpi": 96, "axes.spines.top": False,
+                         "axes.spines.right": False, "figure.constrained_layout.use": True})
+    _show_errors_readably()
+    return Report(language=language, labels=labels, run_dir=folder)
+
+
+def _show_errors_readably() -> None:
+    """Show Fenqun's own errors as a short message rather than a traceback."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        display(Markdown(f"**{etype.__name__}**\n\n```text\n{value}\n```"))
+        return [f"{etype.__name__}: {value}"]
+
+    shell.set_custom_exc((FenqunError,), handler)
+
+
+def _display(obj) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover
+        print(obj)
+        return
+    display(obj)
+
+
+def _markdown(text: str):
+    try:
+        from IPython.display import Markdown
+    except ImportError:  # pragma: no cover
+        return text
+    return Markdown(text)
+
+
+def show_title(report: Report, key: str, *, subtitle: str = "") -> None:
+    """Display the report's title (from ``labels.yaml`` ``titles``) and an optional subtitle."""
+    lines = [f"# {report.labels('titles', key)}"]
+    if subtitle:
+        lines.append(subtitle)
+    _display(_markdown("\n\n".join(lines)))
+
+
+def show_ledger(report: Report, result: CleaningResult):
+    """The ledger as a translated table with shares and a total row (a pandas Styler)."""
+    labels = report.labels
+    table = result.ledger.copy()
+    table["share"] = table["rows"] / max(result.input_rows, 1)
+    total = pd.DataFrame([{"bucket": "total", "reason": "", "rows": int(table["rows"].sum()),
+                           "amount": math.fsum(table["amount"]), "share": table["share"].sum()}])
+    table = pd.concat([table, total], ignore_index=True)
+    table["bucket"] = table["bucket"].map(labels.mapping("buckets"))
+    table["reason"] = table["reason"].map(lambda r: labels("reasons", r) if r else "")
+    table = table.rename(columns=labels.mapping("columns"))
+    return table.style.format({labels("columns", "rows"): "{:,}",
+                               labels("columns", "amount"): "{:,.2f}",
+                               labels("columns", "share"): "{:.1%}"}).hide(axis="index")
+
+
+def narrate_ledger(report: Report, result: CleaningResult):
+    """A plain-language reading of the ledger, with its numbers."""
+    labels = report.labels
+    ledger = result.ledger
+    rows_in = {b: int(ledger.loc[ledger["bucket"] == b, "rows"].sum())
+               for b in ("kept", "revenue_only", "excluded")}
+    if rows_in["kept"] == result.input_rows:
+        text = labels("narrative", "ledger_clean", input_rows=result.input_rows)
+    else:
+        dropped = ledger[ledger["bucket"] != "kept"].sort_values("rows", ascending=False).iloc[0]
+        text = labels(
+            "narrative", "ledger", input_rows=result.input_rows, input_amount=result.input_amount,
+            kept_rows=rows_in["kept"], kept_share=rows_in["kept"] / result.input_rows,
+            revenue_only_rows=rows_in["revenue_only"], excluded_rows=rows_in["excluded"],
+            top_reason=labels("reasons", dropped["reason"]), top_rows=int(dropped["rows"]))
+    flagged = int(ledger.loc[ledger["reason"] == "outlier_flagged", "rows"].sum())
+    if flagged:
+        text += "\n\n" + labels("narrative", "outliers", outlier_rows=flagged,
+                                outlier_limit=result.outlier_limit)
+    return _markdown(text)
+
+
+def show_overview(report: Report, metrics: dict, *, time_unit: str, time_mode: str):
+    """Headline numbers as a two-column table, and the time basis stated in words."""
+    labels = report.labels
+    formats = {"input_rows": "{:,}", "customers": "{:,}", "potential_customers": "{:,}",
+               "orders": "{:,}", "revenue": "{:,.2f}", "customer_revenue": "{:,.2f}",
+               "repeat_share": "{:.1%}", "average_order_value": "{:,.2f}",
+               "median_gap_days": "{:.0f}"}
+    rows = [(labels("metrics", "period"), f"{metrics['period_start']} – {metrics['period_end']}")]
+    for key, fmt in formats.items():
+        value = metrics.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        rows.append((labels("metrics", key), fmt.format(value)))
+    basis = labels("narrative", "time_basis", unit=labels("units", time_unit),
+                   mode=labels("units", time_mode),
+                   bucket=labels("units", "bucket_day" if time_mode == "continuous"
+                                 else time_unit))
+    rows.append((labels("metrics", "time_unit"), basis))
+    table = pd.DataFrame(rows, columns=[labels("columns", "metric"), labels("columns", "value")])
+    return table.style.hide(axis="index")
+
+
+def plot_distributions(
+    report: Report,
+    summary: pd.DataFrame,
+    gaps: pd.DataFrame,
+    result: CleaningResult,
+    customers: pd.DataFrame | None = None,
+    *,
+    facets: tuple[str, ...] = ("channel", "region", "industry", "store_id", "category"),
+):
+    """A grid of the data-quality charts: orders per customer, purchase gaps, revenue by month,
+    and revenue by the first two facets present in the data. Returns the Figure."""
+    from analysis import plotting
+
+    labels = report.labels
+    kept = result.transactions
+    tables = [(f, revenue_by_facet(kept, f, customers)) for f in facets]
+    tables = [(f, t) for f, t in tables if len(t) > 1][:2]
+    n_panels = 3 + len(tables)
+    fig, axes = plt.subplots((n_panels + 1) // 2, 2, figsize=(11, 3.6 * ((n_panels + 1) // 2)))
+    axes = axes.ravel()
+    plotting.plot_orders_per_customer(summary, labels=labels, ax=axes[0])
+    plotting.plot_purchase_gaps(gaps, labels=labels, ax=axes[1])
+    plotting.plot_revenue_by_month(revenue_by_month(result.revenue_lines), labels=labels,
+                                   ax=axes[2])
+    for ax, (facet, table) in zip(axes[3:], tables, strict=False):
+        plotting.plot_revenue_by_facet(table, facet, labels=labels, ax=ax)
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig
+
+
+def narrate_distributions(report: Report, summary: pd.DataFrame, gaps: pd.DataFrame):
+    """Plain-language reading of the purchase distributions."""
+    revenue = summary["revenue"].sort_values(ascending=False)
+    top = revenue.head(max(1, math.ceil(len(revenue) * 0.1))).sum()
+    text = report.labels(
+        "narrative", "distributions", customers=len(summary),
+        one_time_share=float((summary["frequency"] == 0).mean()),
+        median_gap=float(gaps["gap_days"].median()) if len(gaps) else float("nan"),
+        top_decile_share=float(top / revenue.sum()) if revenue.sum() else float("nan"))
+    return _markdown(text)
+
+
+def save_table(report: Report, name: str, table: pd.DataFrame) -> Path:
+    """Write ``artifacts/<name>`` (``.csv`` or ``.parquet`` by its suffix) and return the path."""
+    path = report.artifacts / name
+    if path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"save_table writes .csv or .parquet, not {name!r}")
+    return path
+
+
+def load_table(report: Report, name: str) -> pd.DataFrame:
+    """Read an artifact another notebook wrote, with a clear error when it is missing."""
+    path = report.artifacts / name
+    if not path.is_file():
+        raise FenqunError(f"{path} is missing: run 10-data-quality first (it writes {name}).")
+    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+
+
+def save_headlines(report: Report, notebook: str, headlines: dict) -> Path:
+    """Record a notebook's headline numbers for the run index (``artifacts/headlines.json``)."""
+    path = report.artifacts / "headlines.json"
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    existing[notebook] = headlines
+    path.write_text(json.dumps(existing, ensure_ascii=False, indent=2, default=str),
+                    encoding="utf-8")
+    return path
+
+
+def show_provenance(report: Report, parameters: dict, *, source: str, fingerprint: str):
+    """Parameters, data source and fingerprint, versions and git commit, as one table."""
+    rows = [(k, json.dumps(v, ensure_ascii=False, default=str)) for k, v in parameters.items()]
+    rows += [("data source", source), ("data fingerprint", fingerprint),
+             ("git commit", git_commit(Path(__file__).parent) or "unknown")]
+    rows += [(f"version: {k}", v) for k, v in package_versions().items()]
+    labels = report.labels
+    table = pd.DataFrame(rows, columns=[labels("columns", "parameter"), labels("columns", "value")])
+    return table.style.hide(axis="index")
+
+
+def show_section(report: Report, key: str) -> None:
+    """Display a section heading from ``labels.yaml`` ``sections``."""
+    _display(_markdown(f"## {report.labels('sections', key)}"))
+
+
+def save_data_artifacts(report: Report, data, result: CleaningResult,
+                        summary: pd.DataFrame) -> dict:
+    """Write the data-quality hand-off files and return the data record.
+
+    Writes ``ledger.csv``, ``transactions.parquet`` (kept lines), ``customers.parquet``
+    (when there is a customers table), ``customer_summary.parquet`` and ``data.json``
+    (source, description, fingerprint, rows).
+    """
+    from analysis.provenance import fingerprint_file, fingerprint_frame
+
+    save_table(report, "ledger.csv", result.ledger)
+    save_table(report, "transactions.parquet", result.transactions)
+    if data.customers is not None:
+        save_table(report, "customers.parquet", data.customers)
+    save_table(report, "customer_summary.parquet", summary)
+    source = Path(data.source)
+    fingerprint = (fingerprint_file(source) if source.is_file()
+                   else fingerprint_frame(data.transactions))
+    record = {"source": data.source, "description": data.description,
+              "fingerprint": fingerprint, "input_rows": result.input_rows,
+              "cleaning": result.policy.to_dict(), "parameters": data.parameters}
+    (report.artifacts / "data.json").write_text(
+        json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return record

@@ -1,0 +1,127 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.cleaning import REASONS, CleaningPolicy, clean_transactions
+from analysis.errors import ConfigError
+
+
+def reasons_by_row(result):
+    return dict(zip(result.lines["source_row"], result.lines["reason"].astype(str), strict=True))
+
+
+def test_each_rule_books_its_row(typed_lines):
+    result = clean_transactions(typed_lines, observation_end="2024-12-31")
+    assert reasons_by_row(result) == {
+        2: "clean", 3: "duplicate", 4: "cancellation", 5: "non_product", 6: "zero_amount",
+        7: "negative_amount", 8: "missing_customer_id", 9: "after_observation_end",
+        10: "clean", 11: "clean",
+    }
+    ledger = result.ledger.set_index("reason")
+    assert ledger.loc["missing_customer_id", "bucket"] == "revenue_only"
+    assert ledger.loc["clean", "rows"] == 3
+    assert ledger.loc["clean", "amount"] == pytest.approx(150.0)
+    assert list(result.ledger.columns) == ["bucket", "reason", "rows", "amount"]
+
+
+def test_ledger_reconciles_rows_and_amounts(typed_lines):
+    result = clean_transactions(typed_lines, observation_end="2024-12-31")
+    assert result.ledger["rows"].sum() == len(typed_lines)
+    assert math.fsum(result.ledger["amount"]) == pytest.approx(typed_lines["amount"].sum())
+
+
+def test_kept_lines_are_the_kept_bucket_only(typed_lines):
+    result = clean_transactions(typed_lines, observation_end="2024-12-31")
+    assert sorted(result.transactions["source_row"]) == [2, 10, 11]
+    assert sorted(result.revenue_lines["source_row"]) == [2, 8, 10, 11]
+
+
+def test_net_keeps_cancellations_as_negative_revenue(typed_lines):
+    result = clean_transactions(typed_lines, {"cancellations": "net"},
+                                observation_end="2024-12-31")
+    row = result.lines.set_index("source_row").loc[4]
+    assert row["reason"] == "cancellation_netted" and row["bucket"] == "kept"
+    assert row["amount"] == -100.0
+
+
+def test_keep_policies_keep_rows(typed_lines):
+    policy = {"duplicates": "keep", "zero_amounts": "keep", "negative_amounts": "keep",
+              "non_product_codes": []}
+    result = clean_transactions(typed_lines, policy, observation_end="2024-12-31")
+    reasons = reasons_by_row(result)
+    assert reasons[3] == reasons[5] == reasons[6] == reasons[7] == "clean"
+
+
+def test_window_start_and_whole_last_day(typed_lines):
+    result = clean_transactions(typed_lines, observation_start="2024-02-01",
+                                observation_end="2024-12-31")
+    reasons = reasons_by_row(result)
+    assert reasons[2] == "before_observation_start"
+    assert reasons[11] == "clean"  # 18:00 on the last day is inside the window
+
+
+def test_outliers_are_flagged_not_dropped():
+    rng = np.random.default_rng(1)
+    amounts = np.round(rng.lognormal(3, 0.5, 200), 2)
+    amounts[17] = 250_000.0
+    frame = pd.DataFrame({
+        "source_row": np.arange(2, 202), "customer_id": pd.array([f"c{i % 30}" for i in range(200)],
+                                                                 dtype="string"),
+        "timestamp": pd.date_range("2024-01-01", periods=200, freq="D"), "amount": amounts})
+    flagged = clean_transactions(frame)
+    assert flagged.lines.loc[17, "reason"] == "outlier_flagged"
+    assert flagged.lines.loc[17, "bucket"] == "kept" and flagged.lines.loc[17, "is_outlier"]
+    assert flagged.lines["is_outlier"].sum() == 1
+    assert 10_000 > flagged.outlier_limit > amounts[np.arange(200) != 17].max()
+    excluded = clean_transactions(frame, {"outliers": "exclude"})
+    assert excluded.lines.loc[17, "reason"] == "outlier"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"cancelations": "net"}, "unknown option"),
+    ({"cancellations": "drop"}, "must be one of"),
+    ({"non_product_codes": "POST"}, "list of strings"),
+    ({"outlier_threshold": -1}, "positive number"),
+])
+def test_bad_policy_is_rejected_with_a_clear_message(options, message):
+    with pytest.raises(ConfigError, match=message):
+        CleaningPolicy.from_dict(options)
+
+
+def test_every_reason_has_a_label():
+    from analysis.labels import Labels
+
+    for language in ("zh", "en"):
+        labels = Labels(language).mapping("reasons")
+        assert set(REASONS) <= set(labels)
+
+
+lines = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", None]), st.integers(0, 60),
+              st.sampled_from([-5.0, 0.0, 0.01, 3.5, 10.0, 1e6]),
+              st.sampled_from(["1", "2", "C3", None]), st.sampled_from(["P1", "POST", None])),
+    min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines, st.sampled_from(["exclude", "net"]))
+def test_every_row_lands_in_exactly_one_bucket(rows, cancellations):
+    frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount", "invoice_id",
+                                        "product_id"])
+    frame.insert(0, "source_row", range(2, len(frame) + 2))
+    frame["timestamp"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame.pop("day"), "D")
+    for column in ("customer_id", "invoice_id", "product_id"):
+        frame[column] = frame[column].astype("string")
+    result = clean_transactions(frame, {"cancellations": cancellations},
+                                observation_end="2024-02-15")
+    assert len(result.lines) == len(frame)
+    assert result.lines["reason"].notna().all()
+    assert result.ledger["rows"].sum() == len(frame)
+    assert math.fsum(result.ledger["amount"]) == pytest.approx(frame["amount"].sum(), abs=1e-6)
+    kept = result.transactions
+    assert kept["customer_id"].notna().all()
+    assert (kept["timestamp"] < pd.Timestamp("2024-02-16")).all()
