@@ -144,7 +144,7 @@ def test_store_customers_buy_in_their_own_store(messy):
 def test_parameters_are_recorded_and_json_ready(messy):
     parameters = messy.parameters
     assert parameters["seed"] == 7 and parameters["mess_rate"] == 0.05
-    assert parameters["bgnbd"] == {"r": 0.75, "alpha": 9.0, "a": 0.8, "b": 4.0}
+    assert parameters["bgnbd"] == {"r": 0.75, "alpha": 10.5, "a": 0.8, "b": 4.0}
     assert parameters["gamma_gamma"] == {"p": 6.0, "q": 4.0, "gamma": 100.0}
     assert (parameters["start"], parameters["end"]) == ("2023-01-01", "2024-12-31")
     assert json.loads(json.dumps(parameters))["mess_counts"] == parameters["mess_counts"]
@@ -294,3 +294,24 @@ def test_industrial_customers_place_bigger_orders(large):
 def test_bad_parameters_raise_config_error(options, message):
     with pytest.raises(ConfigError, match=message):
         generate_retail_demo(**{"n_customers": 10, **options})
+
+
+def test_lifetimes_bgnbd_recovers_the_planted_parameters():
+    """The ground truth is plain BG/NBD: lifetimes' fitter finds the parameters we planted."""
+    import warnings
+
+    with warnings.catch_warnings():
+        from lifetimes import BetaGeoFitter
+        from lifetimes.utils import summary_data_from_transaction_data
+
+    demo = generate_retail_demo(20_000, seed=5, mess_rate=0)
+    lines = demo.transactions.assign(amount=lambda f: f["quantity"] * f["unit_price"])
+    summary = summary_data_from_transaction_data(
+        lines, "customer_id", "timestamp", freq="D", freq_multiplier=7,
+        observation_period_end=demo.parameters["end"])
+    fitted = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"]).params_
+    planted = demo.parameters["bgnbd"]
+    assert fitted["r"] == pytest.approx(planted["r"], rel=0.1)
+    assert fitted["alpha"] == pytest.approx(planted["alpha"], rel=0.1)
+    mean_p = fitted["a"] / (fitted["a"] + fitted["b"])
+    assert mean_p == pytest.approx(planted["a"] / (planted["a"] + planted["b"]), rel=0.15)

@@ -1,20 +1,20 @@
 """``retail-demo``: a seeded synthetic lighting chain retailer with known ground truth.
 
 Customers are born (make their first purchase) at a uniform time in the first 60% of the window
-``[start, end]``; model time is continuous, in weeks. Purchasing is MBG/NBD: ``lambda_ ~
-Gamma(shape=r, rate=alpha)`` purchases per week and ``p ~ Beta(a, b)``; while alive, repeat
-purchases arrive as a Poisson process with rate ``lambda_``, and after **every** purchase, the
-first one included, the customer drops out with probability ``p``. (Plain BG/NBD keeps everyone
-alive until their first repeat purchase, so lifetimes' ``ModifiedBetaGeoFitter`` recovers
-``(r, alpha, a, b)`` and ``BetaGeoFitter`` does not.) Spend is Gamma-Gamma (Fader-Hardie):
-order value ``z ~ Gamma(shape=p, rate=nu)``, ``nu ~ Gamma(shape=q, rate=gamma)``, mean order
-value ``p * gamma / (q - 1)``. Industry scales order values by f = 0.8 (home), 1.2 (commercial)
-or 2.0 (industrial), normalised to average 1 over the industry mix: within an industry
-``nu ~ Gamma(q, rate=gamma * f)`` (pooled, nu is a mixture); ``truth.nu`` includes f, and
-``parameters["industry_spend_factor"]`` holds the normalised f.
+``[start, end]``; model time is continuous, in weeks. Purchasing is BG/NBD (Fader, Hardie &
+Lee 2005): ``lambda_ ~ Gamma(shape=r, rate=alpha)`` purchases per week and ``p ~ Beta(a, b)``;
+while alive, repeat purchases arrive as a Poisson process with rate ``lambda_``, and after each
+*repeat* purchase the customer drops out with probability ``p`` (everyone is alive until their
+first repeat purchase, so lifetimes' ``BetaGeoFitter`` recovers ``(r, alpha, a, b)``). Spend
+is Gamma-Gamma (Fader-Hardie): order value ``z ~ Gamma(shape=p, rate=nu)``,
+``nu ~ Gamma(shape=q, rate=gamma)``, mean order value ``p * gamma / (q - 1)``. Industry
+scales order values by f = 0.8 (home), 1.2 (commercial) or 2.0 (industrial), normalised to
+average 1 over the industry mix: within an industry ``nu ~ Gamma(q, rate=gamma * f)``
+(pooled, nu is a mixture); ``truth.nu`` includes f, and ``parameters["industry_spend_factor"]``
+holds the normalised f.
 
-Defaults: ``r=0.75, alpha=9, a=0.8, b=4`` (mean 0.083 purchases per week, mean p = 0.167) and
-``p=6, q=4, gamma=100`` (mean order value 200 yuan), window 2023-01-01 to 2024-12-31,
+Defaults: ``r=0.75, alpha=10.5, a=0.8, b=4`` (mean 0.071 purchases per week, mean p = 0.167)
+and ``p=6, q=4, gamma=100`` (mean order value 200 yuan), window 2023-01-01 to 2024-12-31,
 ``mess_rate=0.02``, ``lead_share=0.15``. The average customer makes about 4 orders of 1 to 5
 lines (2.33 lines on average), which gives about 10 transaction lines per customer including
 mess, planted so that a cleaning ledger has work to do (see :func:`generate_retail_demo`).
@@ -128,7 +128,9 @@ def _strings(table, index: np.ndarray, missing: np.ndarray | None = None) -> pd.
 
 def _purchase_times(rng, birth, window, lam, p_drop):
     """Repeat purchase times (weeks) per customer, vectorised over customers."""
-    n_left = rng.geometric(np.clip(p_drop, 1e-12, 1.0)) - 1  # repeats made before dropout
+    # BG/NBD: the customer may drop out after each *repeat* purchase, so K >= 1 repeats
+    # would happen before dropout, P(K = k) = (1 - p)^(k - 1) p.
+    n_left = rng.geometric(np.clip(p_drop, 1e-12, 1.0))
     n_arrivals = rng.poisson(lam * window)  # Poisson arrivals after birth within the window
     m = np.minimum(n_left, n_arrivals)
     owner = np.repeat(np.arange(len(birth)), m)
@@ -226,7 +228,7 @@ def generate_retail_demo(
     end: str = "2024-12-31",
     mess_rate: float = 0.02,
     lead_share: float = 0.15,
-    bgnbd: tuple[float, float, float, float] = (0.75, 9.0, 0.8, 4.0),
+    bgnbd: tuple[float, float, float, float] = (0.75, 10.5, 0.8, 4.0),
     gamma_gamma: tuple[float, float, float] = (6.0, 4.0, 100.0),
 ) -> DemoData:
     """Generate the ``retail-demo`` chain retailer: transactions, customers and ground truth.
@@ -378,7 +380,7 @@ def generate_retail_demo(
         "window_weeks": weeks,
         "birth_share": BIRTH_SHARE,
         "bgnbd": {"r": r, "alpha": alpha, "a": a, "b": b},
-        "dropout_after_first_purchase": True,
+        "dropout_after_first_purchase": False,
         "gamma_gamma": {"p": gg_p, "q": gg_q, "gamma": gg_gamma},
         "mean_order_value": gg_p * gg_gamma / (gg_q - 1),
         "industry_spend_factor": dict(zip(INDUSTRIES, spend.round(4).tolist(), strict=True)),

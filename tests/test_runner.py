@@ -1,0 +1,109 @@
+"""End to end: the papermill batch on retail-demo, and what a failing run leaves behind."""
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.errors import ConfigError
+from analysis.runner import run_reports
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    config = out / "run.yaml"
+    config.write_text("dataset: retail-demo\ndemo_customers: 600\nseed: 3\nlanguage: en\n"
+                      "run_name: e2e\n", encoding="utf-8")
+    result = run_reports(config, out=out, notebooks_dir=NOTEBOOKS, echo=lambda _: None)
+    return result
+
+
+@pytest.mark.slow
+def test_run_writes_the_promised_files(demo_run):
+    run_dir = demo_run.run_dir
+    assert demo_run.status == "ok", demo_run.error
+    for name in ("index.html", "run.json", "10-data-quality.html",
+                 "executed/10-data-quality.ipynb", "artifacts/ledger.csv",
+                 "artifacts/customer_summary.parquet", "artifacts/transactions.parquet"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "ok"
+    assert record["notebooks"][0]["status"] == "ok" and record["notebooks"][0]["seconds"] > 0
+    assert record["data_fingerprint"].startswith("sha256:")
+    assert record["parameters"]["demo_customers"] == 600
+    assert "pandas" in record["versions"] and "lifetimes" in record["versions"]
+
+
+@pytest.mark.slow
+def test_ledger_reconciles_with_the_generated_input(demo_run):
+    from analysis.datasets import load_dataset
+
+    ledger = pd.read_csv(demo_run.run_dir / "artifacts" / "ledger.csv")
+    assert list(ledger.columns) == ["bucket", "reason", "rows", "amount"]
+    raw = load_dataset("retail-demo", n_customers=600, seed=3).transactions
+    assert ledger["rows"].sum() == len(raw)
+    assert ledger["amount"].sum() == pytest.approx((raw["quantity"] * raw["unit_price"]).sum())
+    assert {"duplicate", "cancellation", "non_product", "missing_customer_id"} <= set(
+        ledger["reason"])
+
+
+@pytest.mark.slow
+def test_summary_artifact_matches_kept_transactions(demo_run):
+    artifacts = demo_run.run_dir / "artifacts"
+    summary = pd.read_parquet(artifacts / "customer_summary.parquet")
+    kept = pd.read_parquet(artifacts / "transactions.parquet")
+    assert set(summary["customer_id"]) == set(kept["customer_id"])
+    assert summary["revenue"].sum() == pytest.approx(kept["amount"].sum())
+
+
+@pytest.mark.slow
+def test_html_has_no_code_and_no_customer_ids(demo_run):
+    html = (demo_run.run_dir / "10-data-quality.html").read_text(encoding="utf-8")
+    ids = pd.read_parquet(demo_run.run_dir / "artifacts" / "customer_summary.parquet")[
+        "customer_id"]
+    assert not any(customer_id in html for customer_id in ids)
+    assert "load_inputs" not in html and "import analysis" not in html
+    assert "Row ledger" in html and "<img" in html
+    index = (demo_run.run_dir / "index.html").read_text(encoding="utf-8")
+    assert 'href="10-data-quality.html"' in index and "Headline numbers" in index
+
+
+@pytest.mark.slow
+def test_failing_notebook_is_reported_readably(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("transactions: missing.csv\nlanguage: en\n", encoding="utf-8")
+    result = run_reports(config, out=tmp_path, notebooks_dir=NOTEBOOKS, echo=lambda _: None)
+    assert result.status == "failed"
+    assert result.error.startswith("10-data-quality: DataContractError")
+    assert "file not found" in result.error
+    record = json.loads((result.run_dir / "run.json").read_text())
+    assert record["status"] == "failed" and record["notebooks"][0]["status"] == "failed"
+    index = (result.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "failed" in index and "file not found" in index
+    html = (result.run_dir / "10-data-quality.html").read_text(encoding="utf-8")
+    assert "file not found" in html and "Traceback" not in html
+    executed = json.loads((result.run_dir / "executed" / "10-data-quality.ipynb").read_text())
+    assert any(o.get("output_type") == "error" for c in executed["cells"]
+               for o in c.get("outputs", []))
+
+
+def test_unknown_parameter_stops_before_running(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("langauge: en\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="Did you mean 'language'"):
+        run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS)
+    assert not any((tmp_path / "runs").glob("2*"))
+
+
+def test_unknown_notebook(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("notebooks: [99-nothing]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape("unknown notebook(s) ['99-nothing']")):
+        run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS)
