@@ -116,9 +116,11 @@ def test_timestamps_with_offsets_are_normalised():
 def test_compact_and_excel_dates():
     frame = pd.DataFrame({"source_row": [2], "customer_id": ["a"], "timestamp": [19970101],
                           "amount": [1.0]})
-    assert validate_transactions(frame, source="x")["timestamp"].iloc[0] == pd.Timestamp("1997-01-01")
+    first = validate_transactions(frame, source="x")["timestamp"].iloc[0]
+    assert first == pd.Timestamp("1997-01-01")
     frame["timestamp"] = [45292]  # Excel's day number of 2024-01-01
-    assert validate_transactions(frame, source="x")["timestamp"].iloc[0] == pd.Timestamp("2024-01-01")
+    first = validate_transactions(frame, source="x")["timestamp"].iloc[0]
+    assert first == pd.Timestamp("2024-01-01")
 
 
 def test_empty_file(write_csv):

@@ -5,7 +5,12 @@ plots in :mod:`analysis.plotting`; neither is imported here, so ``import analysi
 light and has no side effects.
 """
 
-from analysis.cleaning import CleaningPolicy, CleaningResult, clean_transactions, prepare_transactions
+from analysis.cleaning import (
+    CleaningPolicy,
+    CleaningResult,
+    clean_transactions,
+    prepare_transactions,
+)
 from analysis.contract import resolve_columns, validate_customers, validate_transactions
 from analysis.datasets import Dataset, load_dataset
 from analysis.errors import (

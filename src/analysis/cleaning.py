@@ -30,7 +30,13 @@ import pandas as pd
 
 from analysis.errors import ConfigError, FenqunError
 
-__all__ = ["CleaningPolicy", "CleaningResult", "clean_transactions", "prepare_transactions", "REASONS"]
+__all__ = [
+    "CleaningPolicy",
+    "CleaningResult",
+    "clean_transactions",
+    "prepare_transactions",
+    "REASONS",
+]
 
 #: Ledger reasons in precedence order, with the bucket each belongs to.
 REASONS: dict[str, str] = {
@@ -337,7 +343,8 @@ def prepare_transactions(
     """
     from analysis.contract import validate_transactions
 
-    policy = cleaning if isinstance(cleaning, CleaningPolicy) else CleaningPolicy.from_dict(cleaning)
+    policy = (cleaning if isinstance(cleaning, CleaningPolicy)
+              else CleaningPolicy.from_dict(cleaning))
     options = read_options or {}
     typed = validate_transactions(
         dataset.transactions, source=dataset.source, date_format=options.get("date_format"),

@@ -82,14 +82,16 @@ class DataContractError(FenqunError, ValueError):
         if self.source:
             where.append(f"file {self.source}")
         if self.column:
-            read_as = f" (read as {self.canonical})" if self.canonical not in (None, self.column) else ""
+            renamed = self.canonical not in (None, self.column)
+            read_as = f" (read as {self.canonical})" if renamed else ""
             where.append(f"column '{self.column}'{read_as}")
         head = f"{', '.join(where)}: " if where else ""
         lines = [f"{head}{self.problem}"]
         if self.rows:
             shown = self.rows[:MAX_ROWS_SHOWN]
             lines.append(
-                f"  {self.n_rows:,} row(s) affected; first {len(shown)} (row number in the file: value):"
+                f"  {self.n_rows:,} row(s) affected; first {len(shown)} "
+                "(row number in the file: value):"
             )
             lines.extend(
                 f"    row {number}" + ("" if value is _HIDDEN else f": {value!r}")

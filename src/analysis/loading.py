@@ -100,8 +100,8 @@ def read_table(
     path = Path(path)
     if not path.exists():
         raise DataContractError("file not found.", source=str(path),
-                                hint="check the path in the run config (relative paths start "
-                                     "at the folder you run from).")
+                                hint="check the path; in a run config, relative paths start at "
+                                     "the config file's folder.")
     suffix = path.suffix.lower()
     if suffix == ".duckdb" or sql:
         frame, first_row = _read_sql(path, sql), 1

@@ -59,7 +59,8 @@ def revenue_by_month(lines: pd.DataFrame) -> pd.DataFrame:
         (the revenue-only part), ``lines``.
     """
     month = lines["timestamp"].dt.to_period("M").dt.start_time
-    no_id = lines["bucket"].eq("revenue_only") if "bucket" in lines else False
+    no_id = (lines["bucket"].eq("revenue_only") if "bucket" in lines
+             else pd.Series(False, index=lines.index))
     frame = pd.DataFrame({"month": month, "amount": lines["amount"],
                           "no_id": lines["amount"].where(no_id, 0.0)})
     out = frame.groupby("month").agg(revenue=("amount", "sum"),

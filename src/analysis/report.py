@@ -101,7 +101,6 @@ def _show_errors_readably() -> None:
     """Show Fenqun's own errors as a short message rather than a traceback."""
     try:
         from IPython import get_ipython
-        from IPython.display import Markdown, display
     except ImportError:  # pragma: no cover - IPython comes with ipykernel
         return
     shell = get_ipython()
@@ -109,8 +108,11 @@ def _show_errors_readably() -> None:
         return
 
     def handler(shell, etype, value, tb, tb_offset=None):
-        display(Markdown(f"**{etype.__name__}**\n\n```text\n{value}\n```"))
-        return [f"{etype.__name__}: {value}"]
+        # The error output keeps its name and message (papermill and the run index read them)
+        # but its "traceback" is just the message, which is what the report shows.
+        lines = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, lines)
+        return lines
 
     shell.set_custom_exc((FenqunError,), handler)
 
