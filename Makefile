@@ -12,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup report test bench lint lab clean
+.PHONY: help setup report test bench lint lab clean golden
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ report: $(STAMP) ## render all reports on the bundled retail-demo data (CONFIG=.
 
 test: $(STAMP) ## run all tests: unit, notebooks (nbval) and the end-to-end run
 	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --nbval-lax notebooks/ -p no:cacheprovider --nbval-sanitize-with tests/nbval_sanitize.cfg -o addopts=""
+	$(BIN)/python -m pytest --nbval-lax notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: $(STAMP) ## time the customer summary at 1M customers / 10M rows against lifetimes
 	$(BIN)/python -m analysis bench
@@ -44,3 +44,6 @@ lab: $(STAMP) ## open JupyterLab on notebooks/
 clean: ## remove generated runs, benchmark output and caches (keeps .venv)
 	rm -rf reports/runs reports/bench .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+golden: $(STAMP) ## re-run the notebooks and store their small golden cells (after a deliberate change)
+	$(BIN)/python tests/refresh_golden_cells.py

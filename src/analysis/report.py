@@ -153,9 +153,18 @@ def show_ledger(report: Report, result: CleaningResult):
     table["bucket"] = table["bucket"].map(labels.mapping("buckets"))
     table["reason"] = table["reason"].map(lambda r: labels("reasons", r) if r else "")
     table = table.rename(columns=labels.mapping("columns"))
-    return table.style.format({labels("columns", "rows"): "{:,}",
-                               labels("columns", "amount"): "{:,.2f}",
-                               labels("columns", "share"): "{:.1%}"}).hide(axis="index")
+    styled = table.style.format({labels("columns", "rows"): "{:,}",
+                                 labels("columns", "amount"): "{:,.2f}",
+                                 labels("columns", "share"): "{:.1%}"})
+    return _left_align(styled, [labels("columns", "bucket"), labels("columns", "reason")])
+
+
+def _left_align(styled, columns: list[str]):
+    """Text columns read left to right; numbers stay right-aligned."""
+    return (styled.hide(axis="index")
+            .set_properties(subset=columns, **{"text-align": "left"})
+            .set_table_styles([{"selector": f"th.col{i}", "props": "text-align: left;"}
+                               for i, c in enumerate(styled.data.columns) if c in columns]))
 
 
 def narrate_ledger(report: Report, result: CleaningResult):
@@ -164,10 +173,13 @@ def narrate_ledger(report: Report, result: CleaningResult):
     ledger = result.ledger
     rows_in = {b: int(ledger.loc[ledger["bucket"] == b, "rows"].sum())
                for b in ("kept", "revenue_only", "excluded")}
-    if rows_in["kept"] == result.input_rows:
+    if rows_in["excluded"] == 0 and rows_in["revenue_only"] == 0:
         text = labels("narrative", "ledger_clean", input_rows=result.input_rows)
     else:
-        dropped = ledger[ledger["bucket"] != "kept"].sort_values("rows", ascending=False).iloc[0]
+        dropped = ledger[ledger["bucket"] != "kept"]
+        if rows_in["excluded"]:
+            dropped = dropped[dropped["bucket"] == "excluded"]
+        dropped = dropped.sort_values("rows", ascending=False).iloc[0]
         text = labels(
             "narrative", "ledger", input_rows=result.input_rows, input_amount=result.input_amount,
             kept_rows=rows_in["kept"], kept_share=rows_in["kept"] / result.input_rows,
@@ -199,7 +211,7 @@ def show_overview(report: Report, metrics: dict, *, time_unit: str, time_mode: s
                                  else time_unit))
     rows.append((labels("metrics", "time_unit"), basis))
     table = pd.DataFrame(rows, columns=[labels("columns", "metric"), labels("columns", "value")])
-    return table.style.hide(axis="index")
+    return _left_align(table.style, [labels("columns", "metric")])
 
 
 def plot_distributions(
@@ -248,12 +260,18 @@ def narrate_distributions(report: Report, summary: pd.DataFrame, gaps: pd.DataFr
 def save_table(report: Report, name: str, table: pd.DataFrame) -> Path:
     """Write ``artifacts/<name>`` (``.csv`` or ``.parquet`` by its suffix) and return the path."""
     path = report.artifacts / name
-    if path.suffix == ".csv":
-        table.to_csv(path, index=False)
-    elif path.suffix == ".parquet":
-        table.to_parquet(path, index=False)
-    else:
+    if path.suffix not in (".csv", ".parquet"):
         raise ValueError(f"save_table writes .csv or .parquet, not {name!r}")
+    attrs = table.attrs
+    try:
+        # Parquet stores attrs as JSON metadata: make them JSON (timestamps as ISO text)
+        table.attrs = json.loads(json.dumps(attrs, default=str))
+        if path.suffix == ".csv":
+            table.to_csv(path, index=False)
+        else:
+            table.to_parquet(path, index=False)
+    finally:
+        table.attrs = attrs
     return path
 
 
@@ -283,7 +301,7 @@ def show_provenance(report: Report, parameters: dict, *, source: str, fingerprin
     rows += [(f"version: {k}", v) for k, v in package_versions().items()]
     labels = report.labels
     table = pd.DataFrame(rows, columns=[labels("columns", "parameter"), labels("columns", "value")])
-    return table.style.hide(axis="index")
+    return _left_align(table.style, list(table.columns))
 
 
 def show_section(report: Report, key: str) -> None:

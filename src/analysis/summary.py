@@ -1,63 +1,49 @@
 """Per-customer purchase summary (the input of the buy-till-you-die models), computed in DuckDB.
 
-Every aggregation is one portable Ibis expression (no hand-written SQL), run on an embedded
-DuckDB connection; the same expressions can run on another Ibis backend (e.g. PySpark).
-Definitions follow ``lifetimes.utils.summary_data_from_transaction_data``:
+Every aggregation is one portable Ibis expression (no SQL strings) run on embedded DuckDB, so the
+same code can run on another Ibis backend (e.g. PySpark). Definitions (lifetimes' own):
 
-- **Time buckets.** Lines are merged per customer per bucket: the calendar day in
-  ``time_mode="continuous"`` (the default), or a whole period in ``time_mode="periods"``: a day,
-  a week (Monday to Sunday, pandas' ``'W'`` = ``'W-SUN'`` period) or a calendar month.
-- **Purchase occasion.** A bucket with at least one line with ``amount > 0``. Its amount is the
-  sum of *all* its lines, so netted cancellations and returns (negative lines) reduce it. A bucket
-  with no positive line (e.g. a return on a later day) is no occasion; it only counts in revenue.
-- ``frequency`` = occasions - 1 (repeat occasions); ``recency`` = last occasion - first
-  occasion; ``T`` = observation_end - first occasion. In continuous mode these durations are
-  days / unit days (day 1, week 7, month 365.2425 / 12), so ``time_unit="week"`` equals lifetimes'
-  ``freq="D", freq_multiplier=7``; in periods mode they are whole numbers of periods (lifetimes'
-  ``freq="D"`` / ``"W"``). The default is continuous weeks.
-- ``monetary_value`` = mean amount of the repeat occasions (0 when frequency is 0).
+- **Buckets**: lines are merged per customer per calendar day (``time_mode="continuous"``, the
+  default) or per period (``"periods"``: day, week Monday-Sunday as pandas' ``'W'`` = ``'W-SUN'``,
+  or calendar month). A bucket with at least one line with ``amount > 0`` is a **purchase
+  occasion**, worth the sum of *all* its lines (netted cancellations reduce it); a bucket with
+  no positive line (e.g. a later return) is no occasion and only counts in ``revenue``.
+- ``frequency`` = occasions - 1; ``recency`` = last - first occasion; ``T`` = observation_end -
+  first occasion. Continuous: days / unit days (day 1, week 7, month 365.2425 / 12), so the
+  default ``time_unit="week"`` is lifetimes' ``freq="D", freq_multiplier=7``. Periods: whole
+  periods (lifetimes' ``freq="D"`` / ``"W"``).
+- ``monetary_value`` = mean amount of the repeat occasions (0 when frequency is 0), computed as
+  (occasion amounts - first occasion amount) / frequency: the mean up to ~1e-15 rounding.
 - ``observation_end`` is a calendar day (a time of day is dropped), by default the day of the last
-  timestamp. Lines dated after it are ignored. Unlike lifetimes, lines later in the same period as
-  observation_end are ignored too.
-- Also: ``first_purchase`` / ``last_purchase`` (the first and last day with a positive line, as
-  midnight timestamps), ``orders`` (distinct ``invoice_col`` values among positive lines when given,
-  else days with a positive line), ``revenue`` (sum of all amounts), ``average_order_value``
-  (revenue / orders) and ``tenure_days`` (observation_end - first purchase, in days).
-
-``monetary_value`` is computed as (sum of occasion amounts - first occasion amount) / frequency;
-this differs from a direct mean by rounding only (a relative ~1e-15 on ordinary amounts).
+  timestamp; lines dated after it are ignored (lifetimes keeps later lines of the same period).
+- ``first_purchase`` / ``last_purchase``: first / last day with a positive line (midnight);
+  ``orders``: distinct ``invoice_col`` values among positive lines if given, else days with a
+  positive line; ``revenue``: sum of all amounts; ``average_order_value`` = revenue / orders;
+  ``tenure_days`` = observation_end - first purchase, in days.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from analysis.errors import ConfigError, DataContractError, InsufficientDataError
 
-__all__ = [
-    "TIME_UNITS",
-    "TIME_MODES",
-    "SUMMARY_COLUMNS",
-    "HOLDOUT_COLUMNS",
-    "customer_summary",
-    "calibration_holdout_summary",
-]
+__all__ = ["TIME_UNITS", "TIME_MODES", "customer_summary", "calibration_holdout_summary"]
 
 TIME_UNITS = ("day", "week", "month")
 TIME_MODES = ("continuous", "periods")
-#: Length of each time unit in days (continuous mode).
+#: Days per time unit in continuous mode.
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 365.2425 / 12}
 SUMMARY_COLUMNS = (
     "customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase",
     "last_purchase", "orders", "revenue", "average_order_value", "tenure_days",
 )  # fmt: skip
-HOLDOUT_COLUMNS = (
-    "customer_id", "frequency_cal", "recency_cal", "T_cal", "monetary_value_cal",
-    "frequency_holdout", "monetary_value_holdout", "duration_holdout",
-)  # fmt: skip
+_BTYD = ("frequency", "recency", "T", "monetary_value")
 _EPOCH = pd.Timestamp("1970-01-01")
 
 
@@ -77,33 +63,32 @@ def customer_summary(
     Parameters
     ----------
     transactions
-        Cleaned transaction lines, as a DataFrame or a Parquet file path, with columns
-        ``customer_col`` (str), ``timestamp_col`` (datetime64, naive local time), ``amount_col``
-        (numeric; negative lines are netted cancellations) and optionally ``invoice_col``.
+        Cleaned transaction lines, a DataFrame or a Parquet path, with columns ``customer_col``
+        (str), ``timestamp_col`` (naive datetime64 or date), ``amount_col`` (numeric; negative
+        lines are netted cancellations) and, optionally, ``invoice_col``.
     observation_end
-        Last day of the observation window (a time of day is dropped); lines dated after it are
-        ignored. Default: the day of the last timestamp.
-    time_unit
-        ``"day"``, ``"week"`` (default) or ``"month"``: the unit of recency and T.
-    time_mode
-        ``"continuous"`` (default): days / unit days; ``"periods"``: whole calendar periods.
+        Last day observed; later lines are ignored. Default: the day of the last timestamp.
+    time_unit, time_mode
+        ``"day"``, ``"week"`` (default) or ``"month"``; ``"continuous"`` (default: days / unit
+        days) or ``"periods"`` (whole calendar periods).
     customer_col, timestamp_col, amount_col, invoice_col
         Column names in ``transactions``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per customer with at least one purchase occasion, sorted by ``customer_id``, with
-        columns ``customer_id, frequency, recency, T, monetary_value, first_purchase,
-        last_purchase, orders, revenue, average_order_value, tenure_days`` (see the module
-        docstring). ``attrs`` holds ``time_unit``, ``time_mode`` and ``observation_end``.
+        One row per customer with at least one purchase occasion, sorted by ``customer_id``:
+        ``customer_id`` (str), ``frequency`` (int), ``recency``, ``T``, ``monetary_value``
+        (float), ``first_purchase``, ``last_purchase`` (datetime64), ``orders`` (int),
+        ``revenue``, ``average_order_value`` (float), ``tenure_days`` (int); see the module
+        docstring. ``attrs`` records ``time_unit``, ``time_mode`` and ``observation_end``.
 
     Raises
     ------
     ConfigError
-        Unknown ``time_unit`` / ``time_mode`` or an unreadable ``observation_end``.
+        Unknown ``time_unit`` / ``time_mode``; an ``observation_end`` that is not a date.
     DataContractError
-        A column is missing, has the wrong type or holds missing values.
+        A column is missing, has the wrong type or has missing values.
     InsufficientDataError
         No purchase on or before ``observation_end``.
 
@@ -117,20 +102,13 @@ def customer_summary(
     0           a          1      2.0  2.0            30.0
     1           b          0      0.0  1.0             0.0
     """
-    _check_time(time_unit, time_mode)
-    con, table, last = _open(transactions, customer_col, timestamp_col, amount_col, invoice_col)
-    obs_day = _day_of(observation_end, "observation_end", default=last)
-    expr = _summary_expr(table, obs_day, time_unit, time_mode, invoice=invoice_col is not None)
-    frame = _fetch(con, expr.order_by("customer_id"))
-    if frame.empty:
-        raise InsufficientDataError(
-            f"No customer made a purchase (a line with {amount_col} > 0) on or before "
-            f"{_date(obs_day)}; check observation_end and the input."
-        )
-    for col in ("first_purchase", "last_purchase"):
-        frame[col] = _to_timestamp(frame[col])
-    frame.attrs = {"time_unit": time_unit, "time_mode": time_mode, "observation_end": obs_day}
-    return frame[list(SUMMARY_COLUMNS)]
+    columns = (customer_col, timestamp_col, amount_col, invoice_col)
+    with _quiet():
+        con, table, last, all_positive = _open(transactions, columns, time_unit, time_mode)
+        obs = _day_of(observation_end, "observation_end", default=last)
+        expr = _summary_expr(table, obs, time_unit, time_mode, all_positive, bool(invoice_col))
+        attrs = {"time_unit": time_unit, "time_mode": time_mode, "observation_end": obs}
+        return _fetch(con, expr, attrs, f"No customer has a purchase on or before {obs.date()}")
 
 
 def calibration_holdout_summary(
@@ -144,126 +122,61 @@ def calibration_holdout_summary(
     timestamp_col: str = "timestamp",
     amount_col: str = "amount",
 ) -> pd.DataFrame:
-    """Split each customer's history into a calibration and a holdout period.
+    """Summarise a calibration period and count the purchases in the holdout period after it.
 
     Follows ``lifetimes.utils.calibration_and_holdout_data``: the calibration columns are
-    :func:`customer_summary` on the lines up to ``calibration_end`` (inclusive, a calendar day);
-    the holdout counts the purchase occasions after it, up to ``observation_end``.
-
-    Parameters
-    ----------
-    transactions
-        Cleaned transaction lines (DataFrame or Parquet path), as for :func:`customer_summary`.
-    calibration_end
-        Last day of the calibration period.
-    observation_end
-        Last day of the holdout period. Default: the day of the last timestamp.
-    time_unit, time_mode, customer_col, timestamp_col, amount_col
-        As for :func:`customer_summary`.
+    :func:`customer_summary` of the lines up to ``calibration_end`` (a calendar day, inclusive);
+    the holdout columns describe the occasions after it, up to ``observation_end``. Arguments and
+    errors as for :func:`customer_summary`; also a ConfigError when ``calibration_end`` is not
+    before ``observation_end``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per customer whose first purchase is on or before ``calibration_end``, sorted by
-        ``customer_id``, with columns ``customer_id, frequency_cal, recency_cal, T_cal,
-        monetary_value_cal, frequency_holdout`` (occasions in the holdout),
-        ``monetary_value_holdout`` (their mean amount, 0 when none; lifetimes averages lines
-        instead) and ``duration_holdout`` (holdout length in ``time_unit``).
-
-    Raises
-    ------
-    ConfigError
-        Bad time options, or ``calibration_end`` not before ``observation_end``.
-    DataContractError
-        Missing or badly typed columns.
-    InsufficientDataError
-        No purchase on or before ``calibration_end``.
+        One row per customer with a purchase on or before ``calibration_end``, sorted by
+        ``customer_id``: ``customer_id``, ``frequency_cal`` (int), ``recency_cal``, ``T_cal``,
+        ``monetary_value_cal``, ``frequency_holdout`` (int: occasions in the holdout),
+        ``monetary_value_holdout`` (their mean amount, 0 when none; lifetimes averages lines, the
+        same when a bucket has one line) and ``duration_holdout`` (holdout length in time units).
 
     Examples
     --------
     >>> lines = pd.DataFrame({"customer_id": ["a", "a", "a"],
     ...     "timestamp": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-02-05"]),
     ...     "amount": [10.0, 30.0, 5.0]})
-    >>> calibration_holdout_summary(lines, calibration_end="2024-01-22").iloc[0, 1:].tolist()
-    [1.0, 2.0, 3.0, 30.0, 1.0, 5.0, 2.0]
+    >>> split = calibration_holdout_summary(lines, calibration_end="2024-01-22")
+    >>> split[["frequency_cal", "T_cal", "frequency_holdout", "duration_holdout"]]
+       frequency_cal  T_cal  frequency_holdout  duration_holdout
+    0              1    3.0                  1               2.0
     """
-    import ibis
-
-    _check_time(time_unit, time_mode)
-    con, table, last = _open(transactions, customer_col, timestamp_col, amount_col, None)
-    obs_day = _day_of(observation_end, "observation_end", default=last)
-    cal_day = _day_of(calibration_end, "calibration_end")
-    if cal_day >= obs_day:
-        raise ConfigError(
-            f"calibration_end ({_date(cal_day)}) must be before observation_end "
-            f"({_date(obs_day)}), or the holdout period is empty; choose an earlier "
-            "calibration_end or a later observation_end."
-        )
-    cal = _summary_expr(table, cal_day, time_unit, time_mode, invoice=False)
-    cal = cal.select(
-        "customer_id",
-        frequency_cal="frequency",
-        recency_cal="recency",
-        T_cal="T",
-        monetary_value_cal="monetary_value",
-    )
-    lines = table.filter(table.day > _day_number(cal_day))
-    hold = _days(lines, obs_day)
-    if time_mode == "periods":
-        hold = hold.mutate(bucket=_bucket(hold.day, time_unit, time_mode))
-        hold = hold.group_by(["customer_id", "bucket"]).aggregate(
-            amount=hold.amount.sum(), max_amount=hold.max_amount.max()
-        )
-    else:
-        hold = hold.mutate(bucket=hold.day)
-    positive = hold.max_amount > 0
-    hold = hold.group_by("customer_id").aggregate(
-        frequency_holdout=hold.bucket.count(where=positive),
-        amount_holdout=hold.amount.sum(where=positive),
-    )
-    joined = cal.left_join(hold, "customer_id").drop("customer_id_right")
-    n_hold = joined.frequency_holdout.fill_null(0)
-    duration = _duration(obs_day, cal_day, time_unit, time_mode)
-    expr = joined.select(
-        "customer_id",
-        "frequency_cal",
-        "recency_cal",
-        "T_cal",
-        "monetary_value_cal",
-        frequency_holdout=n_hold,
-        monetary_value_holdout=(joined.amount_holdout / n_hold).fill_null(0.0),
-        duration_holdout=ibis.literal(duration, type="float64"),
-    ).order_by("customer_id")
-    frame = _fetch(con, expr)
-    if frame.empty:
-        raise InsufficientDataError(
-            f"No customer made a purchase on or before calibration_end {_date(cal_day)}; "
-            "choose a later calibration_end."
-        )
-    frame.attrs = {
-        "time_unit": time_unit,
-        "time_mode": time_mode,
-        "calibration_end": cal_day,
-        "observation_end": obs_day,
-    }
-    return frame[list(HOLDOUT_COLUMNS)]
+    columns = (customer_col, timestamp_col, amount_col, None)
+    with _quiet():
+        con, table, last, all_positive = _open(transactions, columns, time_unit, time_mode)
+        obs = _day_of(observation_end, "observation_end", default=last)
+        cal_end = _day_of(calibration_end, "calibration_end")
+        if cal_end >= obs:
+            raise ConfigError(
+                f"calibration_end ({cal_end:%Y-%m-%d}) must be before observation_end "
+                f"({obs:%Y-%m-%d}), or the holdout period is empty; choose an earlier "
+                "calibration_end or a later observation_end."
+            )
+        expr = _holdout_expr(table, cal_end, obs, time_unit, time_mode, all_positive)
+        attrs = dict(time_unit=time_unit, time_mode=time_mode, calibration_end=cal_end)
+        message = f"No customer has a purchase on or before calibration_end {cal_end.date()}"
+        return _fetch(con, expr, {**attrs, "observation_end": obs}, message)
 
 
-# -- building blocks -------------------------------------------------------------------------
-
-
-def _check_time(time_unit: str, time_mode: str) -> None:
-    if time_unit not in TIME_UNITS:
-        raise ConfigError(f"Unknown time_unit {time_unit!r}; use one of {', '.join(TIME_UNITS)}.")
-    if time_mode not in TIME_MODES:
-        raise ConfigError(
-            f"Unknown time_mode {time_mode!r}; use 'continuous' (days / unit days, lifetimes "
-            "freq='D' with freq_multiplier) or 'periods' (whole calendar periods)."
-        )
+@contextmanager
+def _quiet():
+    """Silence deprecation notices that Ibis 12 raises on pandas 3 / DuckDB 2 (not ours to fix)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*'future.infer_string' option is deprecated")
+        warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated")
+        yield
 
 
 def _day_of(value, name: str, default: pd.Timestamp | None = None) -> pd.Timestamp:
-    """Parse a day argument into a midnight Timestamp."""
+    """A day argument as a midnight Timestamp."""
     if value is None:
         return default.normalize()
     try:
@@ -271,198 +184,170 @@ def _day_of(value, name: str, default: pd.Timestamp | None = None) -> pd.Timesta
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{name}={value!r} is not a date; write it as 'YYYY-MM-DD'.") from exc
     if day is pd.NaT or day.tzinfo is not None:
-        raise ConfigError(f"{name}={value!r} must be a date without a time zone, e.g. '2024-06-30'.")
+        raise ConfigError(
+            f"{name}={value!r} must be a date without a time zone, e.g. '2024-06-30'."
+        )
     return day.normalize()
 
 
-def _day_number(day: pd.Timestamp) -> int:
-    return (day - _EPOCH).days
+def _period_number(day: pd.Timestamp, time_unit: str) -> int:
+    """Consecutive number of the day, week (Monday-Sunday) or month containing ``day``."""
+    days = (day - _EPOCH).days
+    if time_unit == "day":
+        return days
+    if time_unit == "week":
+        return (days + 4) // 7  # 1970-01-01 is a Thursday; its week starts on day -3
+    return day.year * 12 + day.month - 1
 
 
-def _date(day) -> str:
-    return pd.Timestamp(day).strftime("%Y-%m-%d")
+def _open(transactions, names, time_unit: str, time_mode: str):
+    """Check the input; return (connection, lines, last timestamp, whether every amount > 0).
 
-
-def _open(transactions, customer_col, timestamp_col, amount_col, invoice_col):
-    """Connect, check the input and return (connection, table, last timestamp).
-
-    The table has canonical columns ``customer_id``, ``day`` (days since 1970-01-01), ``amount``
-    and ``invoice`` (when ``invoice_col`` is given).
+    ``lines`` has columns ``customer_id``, ``day`` (a date), ``amount`` (float64) and ``invoice``
+    (if asked). The profile query reads Parquet statistics, without a scan. When every amount is
+    positive, every bucket is an occasion and the queries skip the occasion filters (~15%).
     """
     import ibis
 
-    wanted = {customer_col: "customer_id", timestamp_col: "timestamp", amount_col: "amount"}
-    if invoice_col is not None:
-        wanted[invoice_col] = "invoice"
-    con = ibis.duckdb.connect(threads=os.cpu_count() or 1)
+    for name, value, known in (
+        ("time_unit", time_unit, TIME_UNITS),
+        ("time_mode", time_mode, TIME_MODES),
+    ):
+        if value not in known:
+            raise ConfigError(f"Unknown {name} {value!r}; use one of {', '.join(known)}.")
+    canonical = ("customer_id", "timestamp", "amount", "invoice")
+    columns = {col: canon for col, canon in zip(names, canonical, strict=True) if col is not None}
+    # large_string results convert to pandas 3 str columns without a copy
+    con = ibis.duckdb.connect(threads=os.cpu_count() or 1, arrow_large_buffer_size=True)
     if isinstance(transactions, pd.DataFrame):
         source = "the transactions DataFrame"
-        _check_columns(list(transactions.columns), wanted, source)
-        raw = ibis.memtable(transactions[list(wanted)])
+        _check_schema(transactions.columns, None, columns, source)
+        raw = ibis.memtable(transactions[list(columns)])
     elif isinstance(transactions, str | Path):
         source = str(transactions)
-        if not Path(source).exists():
-            raise DataContractError("Parquet file not found.", source=source)
+        if not Path(source).is_file():
+            raise DataContractError("Parquet file not found; check the path.", source=source)
         raw = con.read_parquet(source)
-        _check_columns(list(raw.columns), wanted, source)
     else:
         raise ConfigError(
-            f"transactions must be a pandas DataFrame or a Parquet path, not {type(transactions)}."
+            "transactions must be a pandas DataFrame or a Parquet file path, "
+            f"not {type(transactions).__name__}."
         )
-    table = raw.select(**{canon: raw[col] for col, canon in wanted.items()})
-    _check_types(table.schema(), wanted, source)
-    # non-null counts and the maximum come from Parquet statistics: no data scan
-    profile = table.aggregate(
-        n=table.count(),
-        last=table.timestamp.max(),
-        **{canon: table[canon].count() for canon in ("customer_id", "timestamp", "amount")},
-    )
-    stats = con.to_pyarrow(profile).to_pylist()[0]
-    for col, canon in wanted.items():
-        if canon != "invoice" and stats[canon] < stats["n"]:
-            raise DataContractError(
-                "has missing values; the summary needs cleaned transactions.",
-                source=source,
-                column=col,
-                n_rows=stats["n"] - stats[canon],
-                hint="drop or repair these lines in cleaning (anonymous lines cannot be summarised).",
-            )
+    _check_schema(raw.columns, raw.schema(), columns, source)
+    table = raw.select(**{canon: raw[col] for col, canon in columns.items()})
+    metrics = {f"n_{c}": table[c].count() for c in ("customer_id", "timestamp", "amount")}
+    metrics.update(n=table.count(), last=table.timestamp.max(), low=table.amount.min())
+    stats = con.to_pyarrow(table.aggregate(**metrics)).to_pylist()[0]
     if not stats["n"]:
         raise InsufficientDataError(f"{source} has no transaction lines.")
-    table = table.mutate(day=table.timestamp.date().epoch_days(), amount=table.amount.cast("float64"))
-    return con, table.drop("timestamp"), pd.Timestamp(stats["last"])
-
-
-def _check_columns(columns: list, wanted: dict, source: str) -> None:
-    for col in wanted:
-        if col not in columns:
+    for col, canon in columns.items():
+        if canon != "invoice" and stats[f"n_{canon}"] < stats["n"]:
+            missing = stats["n"] - stats[f"n_{canon}"]
             raise DataContractError(
-                f"has no column '{col}'. Columns present: {', '.join(map(str, columns))}.",
+                f"has missing values in {missing:,} row(s); the summary needs cleaned lines.",
                 source=source,
-                hint="rename the column or pass customer_col= / timestamp_col= / amount_col=.",
+                column=col,
+                hint="drop or repair these lines when cleaning (e.g. anonymous lines).",
+            )
+    day = table.timestamp if table.timestamp.type().is_date() else table.timestamp.date()
+    table = table.mutate(day=day, amount=table.amount.cast("float64")).drop("timestamp")
+    return con, table, pd.Timestamp(stats["last"]), stats["low"] > 0
+
+
+def _check_schema(present, schema, columns: dict, source: str) -> None:
+    for col, canon in columns.items():
+        if col not in present:
+            raise DataContractError(
+                f"has no column '{col}'. Columns present: {', '.join(map(str, present))}.",
+                source=source,
+                hint="rename it, or name it with customer_col= / timestamp_col= / amount_col=.",
+            )
+        rule = _TYPE_RULES.get(canon) if schema is not None else None
+        if rule and not rule[0](schema[col]):
+            raise DataContractError(
+                f"has type {schema[col]}, expected {rule[1]}.",
+                source=source,
+                column=col,
+                hint=rule[2],
             )
 
 
-def _check_types(schema, wanted: dict, source: str) -> None:
-    names = dict(zip(wanted.values(), wanted, strict=True))
-    checks = {
-        "customer_id": (lambda t: t.is_string(), "text (str); convert with .astype(str)"),
-        "timestamp": (
-            lambda t: t.is_date() or (t.is_timestamp() and t.timezone is None),
-            "a naive datetime; parse with pd.to_datetime and drop a time zone with "
-            ".dt.tz_localize(None)",
-        ),
-        "amount": (
-            lambda t: t.is_numeric() and not t.is_boolean(),
-            "numeric; convert with pd.to_numeric",
-        ),
-    }
-    for canon, (ok, hint) in checks.items():
-        if not ok(schema[canon]):
-            raise DataContractError(
-                f"has type {schema[canon]}, expected {hint.split(';')[0]}.",
-                source=source,
-                column=names[canon],
-                hint=hint.split("; ", 1)[-1],
-            )
+_TYPE_RULES = {  # canonical column: (check of the Ibis type, expected, how to fix)
+    "customer_id": (lambda t: t.is_string(), "text (str)", "convert it with .astype(str)"),
+    "timestamp": (
+        lambda t: t.is_date() or (t.is_timestamp() and t.timezone is None),
+        "a datetime without a time zone",
+        "parse it with pd.to_datetime; make aware times local with .dt.tz_localize(None)",
+    ),
+    "amount": (lambda t: t.is_numeric() and not t.is_boolean(), "numeric", "use pd.to_numeric"),
+}
 
 
-def _bucket(day, time_unit: str, time_mode: str):
-    """Bucket number of a day number (Ibis integer expression or Python int)."""
-    if time_mode == "continuous" or time_unit == "day":
-        return day
-    if time_unit == "week":  # 1970-01-01 is a Thursday: Monday-based weeks start at day -3
-        if isinstance(day, int):
-            return (day + 3) // 7
-        return ((day + 3) / 7).floor().cast("int64")
-    if isinstance(day, int):
-        date = _EPOCH + pd.Timedelta(days=day)
-        return date.year * 12 + date.month - 1
-    import ibis
+def _bucket_table(lines, obs: pd.Timestamp, time_unit, time_mode, all_positive):
+    """Stage 1: lines up to ``obs`` per customer and bucket (a date, or a week / month number).
 
-    date = ibis.date(1970, 1, 1) + day.as_interval("D")
-    return date.year() * 12 + date.month() - 1
-
-
-def _duration(end_day: pd.Timestamp, start_day: pd.Timestamp, time_unit, time_mode) -> float:
-    end, start = _day_number(end_day), _day_number(start_day)
-    if time_mode == "continuous":
-        return (end - start) / UNIT_DAYS[time_unit]
-    return float(_bucket(end, time_unit, time_mode) - _bucket(start, time_unit, time_mode))
-
-
-def _days(table, obs_day: pd.Timestamp):
-    """Stage 1: lines up to ``obs_day`` merged per customer and day (amount sum and maximum)."""
-    lines = table.filter(table.day <= _day_number(obs_day))
-    return lines.group_by(["customer_id", "day"]).aggregate(
-        amount=lines.amount.sum(), max_amount=lines.amount.max()
-    )
-
-
-def _buckets(days, time_unit: str):
-    """Stage 1b (periods mode): days merged per customer and period.
-
-    Adds ``pos_days`` (days with a positive line) and ``first_day`` / ``last_day`` (first and
-    last of them) to the bucket's ``amount`` and ``max_amount``.
+    Columns: customer_id, bucket, amount (sum), max_amount (unless all lines are positive; the
+    occasion predicate is then None), for periods also first_day / last_day / pos_days.
     """
-    days = days.mutate(bucket=_bucket(days.day, time_unit, "periods"))
-    positive = days.max_amount > 0
-    return days.group_by(["customer_id", "bucket"]).aggregate(
+    lines = lines.filter(lines.day <= obs.date())
+    metrics = {"amount": lines.amount.sum()}
+    if not all_positive:
+        metrics["max_amount"] = lines.amount.max()
+    days = lines.group_by(["customer_id", "day"]).aggregate(**metrics)
+    if time_mode == "continuous" or time_unit == "day":
+        days = days.rename(bucket="day")
+        return days, None if all_positive else days.max_amount > 0
+    if time_unit == "week":  # Monday-based weeks; 1970-01-01 is a Thursday
+        days = days.mutate(bucket=((days.day.epoch_days() + 3) / 7).floor().cast("int64"))
+    else:
+        days = days.mutate(bucket=days.day.year() * 12 + days.day.month() - 1)
+    positive = None if all_positive else days.max_amount > 0
+    periods = days.group_by(["customer_id", "bucket"]).aggregate(
         amount=days.amount.sum(),
-        max_amount=days.max_amount.max(),
-        pos_days=days.day.count(where=positive),
+        pos_days=days.count(where=positive),
         first_day=days.day.min(where=positive),
         last_day=days.day.max(where=positive),
+        **({} if all_positive else {"max_amount": days.max_amount.max()}),
     )
+    return periods, None if all_positive else periods.max_amount > 0
 
 
-def _occasions(table, obs_day, time_unit: str, time_mode: str):
-    """Per-customer occasion statistics (stage 2), one row per customer with any line."""
-    days = _days(table, obs_day)
-    if time_mode == "continuous" or time_unit == "day":
-        positive = days.max_amount > 0
-        agg = days.group_by("customer_id").aggregate(
-            occasions=days.day.count(where=positive),
-            first_day=days.day.min(where=positive),
-            last_day=days.day.max(where=positive),
-            occasion_amount=days.amount.sum(where=positive),
-            first_amount=_min_by(days.amount, days.day, where=positive),
-            revenue=days.amount.sum(),
-        )
-        return agg.mutate(first_bucket=agg.first_day, last_bucket=agg.last_day, orders=agg.occasions)
-    b = _buckets(days, time_unit)
-    positive = b.max_amount > 0
-    return b.group_by("customer_id").aggregate(
-        occasions=b.bucket.count(where=positive),
-        first_bucket=b.bucket.min(where=positive),
-        last_bucket=b.bucket.max(where=positive),
-        first_day=b.first_day.min(where=positive),
-        last_day=b.last_day.max(where=positive),
-        occasion_amount=b.amount.sum(where=positive),
-        first_amount=_min_by(b.amount, b.bucket, where=positive),
-        revenue=b.amount.sum(),
-        orders=b.pos_days.sum(where=positive),
-    )
-
-
-def _summary_expr(table, obs_day, time_unit: str, time_mode: str, *, invoice: bool):
-    """The per-customer summary as one Ibis expression."""
+def _summary_expr(lines, obs: pd.Timestamp, time_unit, time_mode, all_positive, invoice):
+    """Stage 2: the per-customer summary as one Ibis expression (unordered)."""
     import ibis
 
-    agg = _occasions(table, obs_day, time_unit, time_mode)
+    b, positive = _bucket_table(lines, obs, time_unit, time_mode, all_positive)
+    by_day = time_mode == "continuous" or time_unit == "day"
+    metrics = {
+        "occasions": b.count(where=positive),
+        "first_bucket": b.bucket.min(where=positive),
+        "last_bucket": b.bucket.max(where=positive),
+        "occasion_amount": b.amount.sum(where=positive),
+        "first_amount": _min_by(b.amount, b.bucket, where=positive),
+    }
+    if positive is not None:
+        metrics["revenue"] = b.amount.sum()
+    if not by_day:
+        metrics["first_day"] = b.first_day.min(where=positive)
+        metrics["last_day"] = b.last_day.max(where=positive)
+        metrics["orders"] = b.pos_days.sum(where=positive).cast("int64")
+    agg = b.group_by("customer_id").aggregate(**metrics)
+    if positive is None:
+        agg = agg.mutate(revenue=agg.occasion_amount)
+    if by_day:
+        agg = agg.mutate(first_day=agg.first_bucket, last_day=agg.last_bucket, orders=agg.occasions)
     agg = agg.filter(agg.occasions > 0)
-    obs = _day_number(obs_day)
     if invoice:
-        lines = table.filter((table.day <= obs) & (table.amount > 0))
+        lines = lines.filter((lines.day <= obs.date()) & (lines.amount > 0))
         counts = lines.group_by("customer_id").aggregate(orders=lines.invoice.nunique())
-        agg = agg.drop("orders").inner_join(counts, "customer_id").drop("customer_id_right")
-    if time_mode == "continuous":
-        unit = UNIT_DAYS[time_unit]
-        recency = (agg.last_day - agg.first_day) / unit
-        T = (obs - agg.first_day) / unit
+        agg = agg.drop("orders").inner_join(counts, "customer_id")
+    tenure = ibis.date(obs.date()).delta(agg.first_day, unit="day")
+    if by_day:
+        recency = agg.last_day.delta(agg.first_day, unit="day") / UNIT_DAYS[time_unit]
+        T = tenure / UNIT_DAYS[time_unit]
     else:
         recency = (agg.last_bucket - agg.first_bucket).cast("float64")
-        T = (_bucket(obs, time_unit, time_mode) - agg.first_bucket).cast("float64")
+        T = (_period_number(obs, time_unit) - agg.first_bucket).cast("float64")
     frequency = agg.occasions - 1
     repeat_mean = (agg.occasion_amount - agg.first_amount) / frequency
     return agg.select(
@@ -471,42 +356,60 @@ def _summary_expr(table, obs_day, time_unit: str, time_mode: str, *, invoice: bo
         recency=recency,
         T=T,
         monetary_value=ibis.ifelse(frequency > 0, repeat_mean, 0.0),
-        first_purchase=agg.first_day,
-        last_purchase=agg.last_day,
+        first_purchase=agg.first_day.cast("timestamp"),
+        last_purchase=agg.last_day.cast("timestamp"),
         orders=agg.orders,
         revenue=agg.revenue,
         average_order_value=agg.revenue / agg.orders,
-        tenure_days=obs - agg.first_day,
+        tenure_days=tenure,
+    )
+
+
+def _holdout_expr(lines, cal_end, obs, time_unit, time_mode, all_positive):
+    """Calibration summary joined with the holdout occasions, as one Ibis expression."""
+    import ibis
+
+    cal = _summary_expr(lines, cal_end, time_unit, time_mode, all_positive, False)
+    cal = cal.select("customer_id", *(cal[c].name(f"{c}_cal") for c in _BTYD))
+    later = lines.filter(lines.day > cal_end.date())
+    hold, positive = _bucket_table(later, obs, time_unit, time_mode, all_positive)
+    hold = hold.group_by("customer_id").aggregate(
+        n_holdout=hold.count(where=positive), amount_holdout=hold.amount.sum(where=positive)
+    )
+    joined = cal.left_join(hold, "customer_id")
+    n_holdout = joined.n_holdout.fill_null(0)
+    if time_mode == "continuous":
+        duration = (obs - cal_end).days / UNIT_DAYS[time_unit]
+    else:
+        duration = float(_period_number(obs, time_unit) - _period_number(cal_end, time_unit))
+    return joined.select(
+        "customer_id",
+        *(f"{c}_cal" for c in _BTYD),
+        frequency_holdout=n_holdout,
+        monetary_value_holdout=(joined.amount_holdout / n_holdout).fill_null(0.0),
+        duration_holdout=ibis.literal(duration, type="float64"),
     )
 
 
 def _min_by(arg, key, *, where):
-    """``arg`` at the smallest ``key`` (one Ibis aggregate).
+    """``arg`` at the smallest ``key``: one portable aggregate.
 
     Ibis 12 compiles ``arg.argmin(key)`` on DuckDB to ``FIRST(arg ORDER BY key)``, an ordered
-    aggregate that made the whole summary ~1.4x slower at 10M lines. A builtin aggregate named
-    ``min_by`` compiles to ``ARG_MIN`` on DuckDB and ``MIN_BY`` on Spark SQL, both native.
+    aggregate that made the summary ~1.4x slower at 10M lines. A builtin aggregate named
+    ``min_by`` compiles to DuckDB's ``ARG_MIN`` and to Spark SQL's ``MIN_BY``, both native.
     """
     import ibis
 
-    @ibis.udf.agg.builtin(name="min_by")
-    def min_by(arg: float, key: int) -> float:  # noqa: ARG001  (a signature, never run)
-        ...
+    def min_by(arg, key): ...
 
-    return min_by(arg, key, where=where)
+    signature = ((arg.type(), key.type()), arg.type())
+    return ibis.udf.agg.builtin(min_by, name="min_by", signature=signature)(arg, key, where=where)
 
 
-def _fetch(con, expr) -> pd.DataFrame:
-    """Execute an expression and return pandas with str ids and int64 / float64 numbers."""
-    frame = con.to_pyarrow(expr).to_pandas()
-    frame["customer_id"] = frame["customer_id"].astype("str")
-    for col in frame.columns[1:]:
-        if frame[col].dtype.kind in "iu":
-            frame[col] = frame[col].astype("int64")
+def _fetch(con, expr, attrs: dict, empty: str) -> pd.DataFrame:
+    """Run ``expr`` sorted by customer into pandas via Arrow (Ibis' ``to_pandas`` is slower)."""
+    frame = con.to_pyarrow(expr.order_by("customer_id")).to_pandas()
+    if frame.empty:
+        raise InsufficientDataError(f"{empty}: check the dates and the input (amount > 0).")
+    frame.attrs = attrs
     return frame
-
-
-def _to_timestamp(days: pd.Series) -> pd.Series:
-    values = days.to_numpy(dtype="int64").astype("datetime64[D]").astype("datetime64[us]")
-    return pd.Series(values, index=days.index, dtype="datetime64[us]")
-
