@@ -90,11 +90,24 @@ def setup_notebook(*, language: str = "zh", run_dir: str = "") -> Report:
     folder = Path(run_dir) if run_dir else (
         _find_project_root(Path.cwd()) / "reports" / "runs" / "interactive")
     (folder / "artifacts").mkdir(parents=True, exist_ok=True)
+    _inline_figures()
     use_cjk_font()
     plt.rcParams.update({"figure.dpi": 96, "axes.spines.top": False,
                          "axes.spines.right": False, "figure.constrained_layout.use": True})
     _show_errors_readably()
     return Report(language=language, labels=labels, run_dir=folder)
+
+
+def _inline_figures() -> None:
+    """In a kernel, draw figures into the notebook even when MPLBACKEND=Agg is inherited
+    (as under `make` and pytest); otherwise the HTML would have no charts."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    shell = get_ipython()
+    if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell":
+        shell.run_line_magic("matplotlib", "inline")
 
 
 def _show_errors_readably() -> None:
