@@ -63,10 +63,16 @@ def test_ledger_table_has_a_total_row(rpt, result):
 def test_artifacts_round_trip(rpt, result):
     report.save_table(rpt, "ledger.csv", result.ledger)
     assert report.load_table(rpt, "ledger.csv")["rows"].sum() == 10
-    report.save_headlines(rpt, "10-data-quality", {"customers": 3})
-    report.save_headlines(rpt, "20-segments", {"segments": 8})
-    assert json.loads((rpt.artifacts / "headlines.json").read_text()) == {
-        "10-data-quality": {"customers": 3}, "20-segments": {"segments": 8}}
+    metrics = {"period_start": "2024-01-01", "period_end": "2024-03-31", "customers": 3000,
+               "repeat_share": 0.25}
+    report.save_headlines(rpt, "10-data-quality", metrics)
+    report.save_headlines(rpt, "20-segments", {**metrics, "customers": 5})
+    saved = json.loads((rpt.artifacts / "headlines.json").read_text())
+    assert saved["10-data-quality"]["customers"] == {
+        "label": "purchasing customers", "text": "3,000", "value": 3000}
+    assert saved["10-data-quality"]["repeat_share"]["text"] == "25.0%"
+    assert saved["10-data-quality"]["period"]["text"] == "2024-01-01 – 2024-03-31"
+    assert saved["20-segments"]["customers"]["value"] == 5
     with pytest.raises(Exception, match="run 10-data-quality first"):
         report.load_table(rpt, "missing.parquet")
 

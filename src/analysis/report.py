@@ -205,19 +205,28 @@ def narrate_ledger(report: Report, result: CleaningResult):
     return _markdown(text)
 
 
-def show_overview(report: Report, metrics: dict, *, time_unit: str, time_mode: str):
-    """Headline numbers as a two-column table, and the time basis stated in words."""
-    labels = report.labels
-    formats = {"input_rows": "{:,}", "customers": "{:,}", "potential_customers": "{:,}",
-               "orders": "{:,}", "revenue": "{:,.2f}", "customer_revenue": "{:,.2f}",
-               "repeat_share": "{:.1%}", "average_order_value": "{:,.2f}",
-               "median_gap_days": "{:.0f}"}
-    rows = [(labels("metrics", "period"), f"{metrics['period_start']} – {metrics['period_end']}")]
-    for key, fmt in formats.items():
+_FORMATS = {"input_rows": "{:,}", "customers": "{:,}", "potential_customers": "{:,}",
+            "orders": "{:,}", "revenue": "{:,.2f}", "customer_revenue": "{:,.2f}",
+            "repeat_share": "{:.1%}", "average_order_value": "{:,.2f}",
+            "median_gap_days": "{:.0f}"}
+
+
+def _formatted_metrics(labels: Labels, metrics: dict) -> list[tuple[str, str, str]]:
+    """``(key, label, formatted value)`` for the overview metrics that have a value."""
+    rows = [("period", labels("metrics", "period"),
+             f"{metrics['period_start']} – {metrics['period_end']}")]
+    for key, fmt in _FORMATS.items():
         value = metrics.get(key)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        rows.append((labels("metrics", key), fmt.format(value)))
+        rows.append((key, labels("metrics", key), fmt.format(value)))
+    return rows
+
+
+def show_overview(report: Report, metrics: dict, *, time_unit: str, time_mode: str):
+    """Headline numbers as a two-column table, and the time basis stated in words."""
+    labels = report.labels
+    rows = [(label, value) for _, label, value in _formatted_metrics(labels, metrics)]
     basis = labels("narrative", "time_basis", unit=labels("units", time_unit),
                    mode=labels("units", time_mode),
                    bucket=labels("units", "bucket_day" if time_mode == "continuous"
@@ -296,11 +305,18 @@ def load_table(report: Report, name: str) -> pd.DataFrame:
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
-def save_headlines(report: Report, notebook: str, headlines: dict) -> Path:
-    """Record a notebook's headline numbers for the run index (``artifacts/headlines.json``)."""
+def save_headlines(report: Report, notebook: str, metrics: dict) -> Path:
+    """Record a notebook's headline numbers for the run index (``artifacts/headlines.json``).
+
+    Each entry keeps the raw ``value`` and how the report shows it (``label``, ``text``).
+    """
     path = report.artifacts / "headlines.json"
     existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    existing[notebook] = headlines
+    existing[notebook] = {
+        key: {"label": label, "text": text,
+              "value": metrics.get(key, [metrics.get("period_start"), metrics.get("period_end")])}
+        for key, label, text in _formatted_metrics(report.labels, metrics)
+    }
     path.write_text(json.dumps(existing, ensure_ascii=False, indent=2, default=str),
                     encoding="utf-8")
     return path
@@ -340,7 +356,7 @@ def save_data_artifacts(report: Report, data, result: CleaningResult,
     source = Path(data.source)
     fingerprint = (fingerprint_file(source) if source.is_file()
                    else fingerprint_frame(data.transactions))
-    record = {"source": data.source, "description": data.description,
+    record = {"name": data.name, "source": data.source, "description": data.description,
               "fingerprint": fingerprint, "input_rows": result.input_rows,
               "cleaning": result.policy.to_dict(), "parameters": data.parameters}
     (report.artifacts / "data.json").write_text(

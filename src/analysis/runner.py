@@ -236,9 +236,13 @@ def _write_index(result: RunResult, run_id: str, language: str) -> None:
     template = jinja2.Environment(autoescape=True).from_string(
         resources.files("analysis").joinpath("index.html.j2").read_text(encoding="utf-8"))
     artifacts = sorted(p.name for p in (result.run_dir / "artifacts").iterdir() if p.is_file())
+    data = _read_json(result.run_dir / "artifacts" / "data.json")
+    described = labels.mapping("datasets")
+    description = described.get(data.get("name"), data.get("description")) or (
+        Path(data["source"]).name if data.get("source") else "")
     html = template.render(
         run_id=run_id, result=result, labels=labels, language=language, headlines=headlines,
-        artifacts=artifacts, data=_read_json(result.run_dir / "artifacts" / "data.json"),
+        artifacts=artifacts, description=description,
         generated=datetime.now().strftime("%Y-%m-%d %H:%M"))
     (result.run_dir / "index.html").write_text(html, encoding="utf-8")
 
