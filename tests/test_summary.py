@@ -27,6 +27,7 @@ CDNOW_END = "1998-06-30"
 def lifetimes_utils():
     """lifetimes.utils, imported with warning filters restored (its import mutes FutureWarning)."""
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its pd.options setting warns on pandas 3.1
         import lifetimes.utils
 
     return lifetimes.utils
@@ -331,7 +332,7 @@ def test_bad_data(small, change, error, message):
 def test_bad_sources(small, tmp_path):
     with pytest.raises(DataContractError, match="Parquet file not found"):
         customer_summary(tmp_path / "missing.parquet")
-    with pytest.raises(ConfigError, match="DataFrame or a Parquet file path, not list"):
+    with pytest.raises(ConfigError, match="DataFrame or a Parquet path, not list"):
         customer_summary([1, 2])
     with pytest.raises(InsufficientDataError, match="on or before 2023-12-31"):
         customer_summary(small, observation_end="2023-12-31")

@@ -236,7 +236,8 @@ def _worker(method: str, path: str, obs_end: str) -> dict:
     from analysis.summary import customer_summary
 
     if method == "lifetimes":
-        with warnings.catch_warnings():  # importing lifetimes mutes FutureWarning globally
+        with warnings.catch_warnings():  # lifetimes mutes FutureWarning globally on import
+            warnings.simplefilter("ignore")  # and sets a pandas option deprecated in pandas 3.1
             import lifetimes.utils as lifetimes_utils
     baseline = _peak_mb()
     start = time.perf_counter()
