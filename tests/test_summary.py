@@ -47,8 +47,8 @@ def _lines(rows) -> pd.DataFrame:
 
 
 def _reference(lifetimes_utils, lines, **options) -> pd.DataFrame:
-    """lifetimes' summary on the positive lines (it counts any line, we count positive ones)."""
-    positive = lines[lines["amount"] > 0]
+    """lifetimes' summary on the purchase lines (it counts any line, we count lines >= 0)."""
+    positive = lines[lines["amount"] >= 0]
     ref = lifetimes_utils.summary_data_from_transaction_data(
         positive, "customer_id", "timestamp", monetary_value_col="amount", **options
     )
@@ -73,7 +73,7 @@ def test_continuous_weeks_equal_lifetimes_on_cdnow(cdnow, lifetimes_utils):
         lifetimes_utils, cdnow, freq="D", freq_multiplier=7, observation_period_end=CDNOW_END
     )
     _assert_same(ours, ref)
-    assert len(ours) == 23_502  # 68 of the 23,570 customers only have $0 lines
+    assert len(ours) == 23_570  # including the 68 customers whose only purchases cost $0
 
 
 @pytest.mark.parametrize(("time_unit", "freq"), [("day", "D"), ("week", "W")])
@@ -91,7 +91,7 @@ def test_calibration_holdout_equals_lifetimes_on_cdnow(cdnow, lifetimes_utils):
     )
     # lifetimes averages holdout *lines*; on per-day sums that is our mean per occasion
     days = (
-        cdnow[cdnow["amount"] > 0]
+        cdnow[cdnow["amount"] >= 0]
         .groupby(["customer_id", "timestamp"], as_index=False)["amount"]
         .sum()
     )
@@ -113,7 +113,7 @@ _customers = st.sampled_from(["a", "b", "c", "d", "e", "f", "g"])
 _line = st.tuples(
     _customers,
     st.integers(0, 60 * 24 * 400 - 1),  # minutes since 2023-01-01, over ~400 days
-    st.integers(0, 100_000).map(lambda cents: cents / 100),  # zero lines are no occasion
+    st.integers(0, 100_000).map(lambda cents: cents / 100),  # $0 lines are purchases too
 )
 
 
@@ -131,7 +131,7 @@ def test_equal_lifetimes_on_random_logs(lifetimes_utils, rows, end_offset):
     last, first = lines["timestamp"].max(), lines["timestamp"].min()
     end = max(last.normalize() + pd.Timedelta(days=end_offset), first.normalize())
     kept = lines[lines["timestamp"] < end + pd.Timedelta(days=1)]  # lines up to the end day
-    if not (kept["amount"] > 0).any():
+    if not (kept["amount"] >= 0).any():
         with pytest.raises(InsufficientDataError, match="No customer has a purchase"):
             customer_summary(lines, observation_end=end)
         return
@@ -201,9 +201,9 @@ def test_netted_negative_lines():
     assert row["last_purchase"] == pd.Timestamp("2024-01-22")
 
 
-def test_customers_without_a_positive_line_are_left_out():
+def test_customers_without_a_purchase_line_are_left_out():
     lines = _lines([("a", "2024-01-01", 5), ("b", "2024-01-02", 0), ("c", "2024-01-03", -4)])
-    assert customer_summary(lines)["customer_id"].tolist() == ["a"]
+    assert customer_summary(lines)["customer_id"].tolist() == ["a", "b"]  # $0 is a purchase
 
 
 def test_lines_after_observation_end_are_ignored():

@@ -5,9 +5,10 @@ same code can run on another Ibis backend (e.g. PySpark). Definitions (lifetimes
 
 - **Buckets**: lines are merged per customer per calendar day (``time_mode="continuous"``, the
   default) or per period (``"periods"``: day, week Monday-Sunday as pandas' ``'W'`` = ``'W-SUN'``,
-  or calendar month). A bucket with at least one line with ``amount > 0`` is a **purchase
-  occasion**, worth the sum of *all* its lines (netted cancellations reduce it); a bucket with
-  no positive line (e.g. a later return) is no occasion and only counts in ``revenue``.
+  or calendar month). A bucket with at least one purchase line (``amount >= 0``: a $0 line the
+  cleaning policy kept, such as a free item, is a purchase) is a **purchase occasion**, worth
+  the sum of *all* its lines (netted cancellations reduce it); a bucket holding only negative
+  lines (e.g. a later return) is no occasion and only counts in ``revenue``.
 - ``frequency`` = occasions - 1; ``recency`` = last - first occasion; ``T`` = observation_end -
   first occasion. Continuous: days / unit days (day 1, week 7, month 365.2425 / 12), so the
   default ``time_unit="week"`` is lifetimes' ``freq="D", freq_multiplier=7``. Periods: whole
@@ -16,9 +17,9 @@ same code can run on another Ibis backend (e.g. PySpark). Definitions (lifetimes
   (occasion amounts - first occasion amount) / frequency: the mean up to ~1e-15 rounding.
 - ``observation_end`` is a calendar day (a time of day is dropped), by default the day of the last
   timestamp; lines dated after it are ignored (lifetimes keeps later lines of the same period).
-- ``first_purchase`` / ``last_purchase``: first / last day with a positive line (midnight);
-  ``orders``: distinct ``invoice_col`` values among positive lines if given, else days with a
-  positive line; ``revenue``: sum of all amounts; ``average_order_value`` = revenue / orders;
+- ``first_purchase`` / ``last_purchase``: first / last day with a purchase line (midnight);
+  ``orders``: distinct ``invoice_col`` values among purchase lines if given, else days with a
+  purchase line; ``revenue``: sum of all amounts; ``average_order_value`` = revenue / orders;
   ``tenure_days`` = observation_end - first purchase, in days.
 """
 
@@ -201,10 +202,10 @@ def _period_number(day: pd.Timestamp, time_unit: str) -> int:
 
 
 def _open(transactions, names, observation_end, time_unit: str, time_mode: str):
-    """Check the input; return (connection, lines up to the end day, the end day, all > 0).
+    """Check the input; return (connection, lines up to the end day, the end day, all >= 0).
 
     Lines: customer_id, day (a date), amount (float64), invoice (if asked). The profile reads
-    Parquet statistics (no scan); if every amount is > 0, every bucket is an occasion (faster).
+    Parquet statistics (no scan); if every amount is >= 0, every bucket is an occasion (faster).
     """
     import ibis
 
@@ -246,7 +247,7 @@ def _open(transactions, names, observation_end, time_unit: str, time_mode: str):
     obs = _day_of(observation_end, "observation_end", default=last)
     if obs < last:  # the filter costs a little: skip it when nothing is later
         table = table.filter(table.day <= obs.date())
-    return con, table, obs, stats["low"] > 0
+    return con, table, obs, stats["low"] >= 0
 
 
 def _check_schema(present, schema, columns: dict, source: str) -> None:
@@ -274,20 +275,20 @@ _TYPE_RULES = {  # canonical column: (check of the Ibis type, expected, how to f
 
 def _bucket_table(lines, time_unit, time_mode, all_positive):
     """Stage 1: lines per customer and bucket (a date, or a week / month number) and the
-    occasion predicate (None if all lines > 0). Columns: customer_id, bucket, amount (sum),
-    max_amount (if needed); periods also first_day / last_day / pos_days (days with a line > 0)."""
+    occasion predicate (None if all lines >= 0). Columns: customer_id, bucket, amount (sum),
+    max_amount (if needed); periods also first_day / last_day / pos_days (days with a line >= 0)."""
     metrics = {"amount": lines.amount.sum()}
     if not all_positive:
         metrics["max_amount"] = lines.amount.max()
     days = lines.group_by(["customer_id", "day"]).aggregate(**metrics)
     if time_mode == "continuous" or time_unit == "day":
         days = days.rename(bucket="day")
-        return days, None if all_positive else days.max_amount > 0
+        return days, None if all_positive else days.max_amount >= 0
     if time_unit == "week":  # Monday-based weeks; 1970-01-01 is a Thursday
         days = days.mutate(bucket=((days.day.epoch_days() + 3) / 7).floor().cast("int64"))
     else:
         days = days.mutate(bucket=days.day.year() * 12 + days.day.month() - 1)
-    positive = None if all_positive else days.max_amount > 0
+    positive = None if all_positive else days.max_amount >= 0
     periods = days.group_by(["customer_id", "bucket"]).aggregate(
         amount=days.amount.sum(),
         pos_days=days.count(where=positive),
@@ -295,7 +296,7 @@ def _bucket_table(lines, time_unit, time_mode, all_positive):
         last_day=days.day.max(where=positive),
         **({} if all_positive else {"max_amount": days.max_amount.max()}),
     )
-    return periods, None if all_positive else periods.max_amount > 0
+    return periods, None if all_positive else periods.max_amount >= 0
 
 
 def _summary_expr(lines, obs: pd.Timestamp, time_unit, time_mode, all_positive, invoice):
@@ -324,7 +325,7 @@ def _summary_expr(lines, obs: pd.Timestamp, time_unit, time_mode, all_positive, 
         agg = agg.mutate(first_day=agg.first_bucket, last_day=agg.last_bucket, orders=agg.occasions)
     agg = agg.filter(agg.occasions > 0)
     if invoice:
-        lines = lines.filter(lines.amount > 0)
+        lines = lines.filter(lines.amount >= 0)
         counts = lines.group_by("customer_id").aggregate(orders=lines.invoice.nunique())
         agg = agg.drop("orders").inner_join(counts, "customer_id")
     tenure = ibis.date(obs.date()).delta(agg.first_day, unit="day")
@@ -394,6 +395,6 @@ def _fetch(con, expr, attrs: dict, empty: str) -> pd.DataFrame:
     """Run ``expr`` sorted by customer into pandas via Arrow (Ibis' ``to_pandas`` is slower)."""
     frame = con.to_pyarrow(expr.order_by("customer_id")).to_pandas()
     if frame.empty:
-        raise InsufficientDataError(f"{empty}: check the dates and the input (amount > 0).")
+        raise InsufficientDataError(f"{empty}: check the dates and the input (amount >= 0 makes a purchase).")
     frame.attrs = attrs
     return frame
