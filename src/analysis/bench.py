@@ -233,7 +233,7 @@ def _worker(method: str, path: str, obs_end: str) -> dict:
     import ibis.backends.duckdb  # noqa: F401  (the summary imports it lazily)
     import pyarrow.parquet  # noqa: F401
 
-    from analysis.summary import customer_summary
+    from analysis.summary import customer_summary, duckdb_threads
 
     if method == "lifetimes":
         with warnings.catch_warnings():  # lifetimes mutes FutureWarning globally on import
@@ -254,8 +254,9 @@ def _worker(method: str, path: str, obs_end: str) -> dict:
             observation_period_end=obs_end,
         )
     else:
-        con = duckdb.connect(config={"threads": os.cpu_count() or 1})
-        frame = con.execute(_FLOOR_SQL, [path]).df()
+        # the same engine settings and the same Arrow route into pandas as ours
+        con = duckdb.connect(config={"threads": duckdb_threads(), "arrow_large_buffer_size": True})
+        frame = con.sql(_FLOOR_SQL, params=[path]).to_arrow_table().to_pandas()
     seconds = time.perf_counter() - start
     peak = _peak_mb()
     if method == "lifetimes":

@@ -178,6 +178,16 @@ def _quiet():
         yield
 
 
+def duckdb_threads() -> int:
+    """DuckDB worker threads: one more than the cores.
+
+    Measured on the 2-core CI machine (1M customers, 9.5M lines, median of 7 interleaved runs):
+    the two-stage summary query took 0.88 s with 2 threads, 0.67 s with 3 and 0.73 s with 4.
+    The Parquet scan stalls on memory; one extra thread keeps both cores busy.
+    """
+    return (os.cpu_count() or 1) + 1
+
+
 def _day_of(value, name: str, default: pd.Timestamp | None = None) -> pd.Timestamp:
     """A day argument as a midnight Timestamp."""
     if value is None:
@@ -216,7 +226,7 @@ def _open(transactions, names, observation_end, time_unit: str, time_mode: str):
     canonical = ("customer_id", "timestamp", "amount", "invoice")
     columns = {col: canon for col, canon in zip(names, canonical, strict=True) if col is not None}
     # large_string results convert to pandas 3 str columns without a copy
-    con = ibis.duckdb.connect(threads=os.cpu_count() or 1, arrow_large_buffer_size=True)
+    con = ibis.duckdb.connect(threads=duckdb_threads(), arrow_large_buffer_size=True)
     if isinstance(transactions, pd.DataFrame):
         source = "the transactions DataFrame"
         _check_schema(transactions.columns, None, columns, source)
