@@ -405,6 +405,7 @@ def _fetch(con, expr, attrs: dict, empty: str) -> pd.DataFrame:
     """Run ``expr`` sorted by customer into pandas via Arrow (Ibis' ``to_pandas`` is slower)."""
     frame = con.to_pyarrow(expr.order_by("customer_id")).to_pandas()
     if frame.empty:
-        raise InsufficientDataError(f"{empty}: check the dates and the input (amount >= 0 makes a purchase).")
+        raise InsufficientDataError(
+            f"{empty}: check the dates and the input (a line with amount >= 0 is a purchase).")
     frame.attrs = attrs
     return frame
