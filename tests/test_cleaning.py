@@ -48,6 +48,15 @@ def test_net_keeps_cancellations_as_negative_revenue(typed_lines):
     assert row["amount"] == -100.0
 
 
+def test_identical_lines_without_invoice_ids_are_kept_by_default(typed_lines):
+    no_invoice = typed_lines.drop(columns="invoice_id")
+    auto = clean_transactions(no_invoice, observation_end="2024-12-31")
+    assert reasons_by_row(auto)[3] == "clean" and auto.notes == ["identical_lines_kept"]
+    forced = clean_transactions(no_invoice, {"duplicates": "exclude"},
+                                observation_end="2024-12-31")
+    assert reasons_by_row(forced)[3] == "duplicate" and forced.notes == []
+
+
 def test_keep_policies_keep_rows(typed_lines):
     policy = {"duplicates": "keep", "zero_amounts": "keep", "negative_amounts": "keep",
               "non_product_codes": []}

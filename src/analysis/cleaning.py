@@ -79,7 +79,10 @@ class CleaningPolicy:
     cancellation_prefixes
         Invoice id prefixes that mark a cancellation (case-insensitive).
     duplicates
-        ``exclude`` keeps the first of identical lines; ``keep`` keeps them all.
+        ``exclude`` keeps the first of identical lines; ``keep`` keeps them all; ``auto``
+        (default) excludes them when the data has invoice ids and keeps them otherwise: without
+        an invoice id, two identical lines are as likely two real purchases on one day (as in
+        CDNOW) as a double export.
     zero_amounts, negative_amounts
         ``exclude`` or ``keep`` lines whose amount is zero / negative (not cancellations).
     non_product_codes
@@ -94,7 +97,7 @@ class CleaningPolicy:
     invalid_values: str = "error"
     cancellations: str = "exclude"
     cancellation_prefixes: tuple[str, ...] = ("C",)
-    duplicates: str = "exclude"
+    duplicates: str = "auto"
     zero_amounts: str = "exclude"
     negative_amounts: str = "exclude"
     non_product_codes: tuple[str, ...] = tuple(_DEFAULT_NON_PRODUCT)
@@ -104,7 +107,7 @@ class CleaningPolicy:
     _CHOICES = {
         "invalid_values": ("error", "exclude"),
         "cancellations": ("exclude", "net"),
-        "duplicates": ("exclude", "keep"),
+        "duplicates": ("auto", "exclude", "keep"),
         "zero_amounts": ("exclude", "keep"),
         "negative_amounts": ("exclude", "keep"),
         "outliers": ("flag", "exclude"),
@@ -163,6 +166,7 @@ class CleaningResult:
     outlier_limit: float = math.nan
     input_rows: int = 0
     input_amount: float = 0.0
+    #: Keys of ``labels.yaml`` ``notes`` for decisions the reader should know about.
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -228,9 +232,13 @@ def clean_transactions(
     if "invalid_reason" in frame:
         invalid = frame["invalid_reason"].notna().to_numpy()
         reason[invalid] = frame["invalid_reason"].to_numpy()[invalid]
-    if policy.duplicates == "exclude":
+    notes = []
+    has_invoice = "invoice_id" in frame and frame["invoice_id"].notna().any()
+    if policy.duplicates == "exclude" or (policy.duplicates == "auto" and has_invoice):
         content = [c for c in frame.columns if c not in ("source_row", "invalid_reason")]
         assign(frame.duplicated(subset=content, keep="first"), "duplicate")
+    elif policy.duplicates == "auto":
+        notes.append("identical_lines_kept")
     cancel = _is_cancellation(frame, policy)
     if policy.cancellations == "exclude":
         assign(cancel, "cancellation")
@@ -270,7 +278,7 @@ def clean_transactions(
     ledger = _ledger(frame.assign(amount=amount.to_numpy()))
     result = CleaningResult(
         lines=frame, ledger=ledger, policy=policy, outlier_limit=limit, input_rows=n,
-        input_amount=math.fsum(amount.fillna(0.0)),
+        input_amount=math.fsum(amount.fillna(0.0)), notes=notes,
     )
     _reconcile(result)
     return result

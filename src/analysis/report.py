@@ -198,6 +198,8 @@ def narrate_ledger(report: Report, result: CleaningResult):
             kept_rows=rows_in["kept"], kept_share=rows_in["kept"] / result.input_rows,
             revenue_only_rows=rows_in["revenue_only"], excluded_rows=rows_in["excluded"],
             top_reason=labels("reasons", dropped["reason"]), top_rows=int(dropped["rows"]))
+    for note in result.notes:
+        text += "\n\n" + labels("notes", note)
     flagged = int(ledger.loc[ledger["reason"] == "outlier_flagged", "rows"].sum())
     if flagged:
         text += "\n\n" + labels("narrative", "outliers", outlier_rows=flagged,
