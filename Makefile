@@ -29,8 +29,7 @@ report: $(STAMP) ## render all reports on the bundled retail-demo data (CONFIG=.
 	$(BIN)/python -m analysis run --config $(CONFIG)
 
 test: $(STAMP) ## run all tests: unit, notebooks (nbval) and the end-to-end run
-	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --nbval-lax notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: $(STAMP) ## time the customer summary at 1M customers / 10M rows against lifetimes
 	$(BIN)/python -m analysis bench
