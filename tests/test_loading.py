@@ -207,3 +207,47 @@ def test_bundled_cdnow_is_read_from_the_lifetimes_package():
 def test_unknown_dataset():
     with pytest.raises(ConfigError, match="Unknown dataset 'cdnwo'"):
         load_inputs("cdnwo")
+
+
+def test_empty_and_mislabelled_files(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(DataContractError, match="the file is empty"):
+        read_table(tmp_path / "empty.csv")
+    (tmp_path / "orders.xlsx").write_text("客户ID,下单时间,金额\n1,2024-01-01,5\n")
+    with pytest.raises(DataContractError, match="rename it to .csv"):
+        read_table(tmp_path / "orders.xlsx")
+
+
+def test_decimal_comma_is_recognised(write_csv):
+    rows = [["CustomerID", "InvoiceDate", "Amount"], ["1", "2024-01-01", "5,50"],
+            ["2", "2024-01-02", "1.234,75"]]
+    data = load_inputs(transactions=write_csv(rows, sep=";"))
+    typed = validate_transactions(data.transactions, source=data.source)
+    assert typed["amount"].tolist() == [5.5, 1234.75]
+    thousands = pd.DataFrame({"source_row": [2, 3], "customer_id": ["a", "b"],
+                              "timestamp": ["2024-01-01"] * 2, "amount": ["1,234", "5,50"]})
+    assert validate_transactions(thousands, source="x", decimal=",")["amount"].tolist() == [
+        1.234, 5.5]
+    assert validate_transactions(thousands, source="x")["amount"].tolist()[0] == 1234.0
+
+
+def test_title_row_above_the_header(write_csv):
+    rows = [["订单报表 2024年"], ["客户ID", "下单时间", "金额"], ["1", "2024-01-01", "5"]]
+    path = write_csv(rows)
+    with pytest.raises(DataContractError, match="header_row: 2"):
+        load_inputs(transactions=path)
+    data = load_inputs(transactions=path, read_options={"header_row": 2})
+    assert data.transactions["source_row"].tolist() == [3]
+    with pytest.raises(ConfigError, match="header_row must be a row number"):
+        load_inputs(transactions=path, read_options={"header_row": 0})
+
+
+def test_no_line_left_for_customer_analytics(write_csv):
+    from analysis import customer_summary, prepare_transactions
+    from analysis.errors import InsufficientDataError
+
+    rows = [["CustomerID", "InvoiceDate", "Amount"], ["", "2024-01-01", "5"]]
+    result = prepare_transactions(load_inputs(transactions=write_csv(rows)))
+    assert result.ledger["reason"].tolist() == ["missing_customer_id"]
+    with pytest.raises(InsufficientDataError, match="the ledger shows where the rows went"):
+        customer_summary(result.transactions)

@@ -340,8 +340,8 @@ def prepare_transactions(
     cleaning
         The run config's ``cleaning:`` mapping (or a policy).
     read_options
-        The run config's ``read_options:``; ``date_format``, ``dayfirst`` and ``timezone``
-        are used here.
+        The run config's ``read_options:``; ``date_format``, ``dayfirst``, ``timezone`` and
+        ``decimal`` are used here.
     observation_start, observation_end
         Analysis window (ISO dates); empty means the whole file.
 
@@ -357,7 +357,7 @@ def prepare_transactions(
     typed = validate_transactions(
         dataset.transactions, source=dataset.source, date_format=options.get("date_format"),
         dayfirst=bool(options.get("dayfirst", False)), timezone=options.get("timezone"),
-        invalid_values=policy.invalid_values,
+        invalid_values=policy.invalid_values, decimal=options.get("decimal"),
     )
     return clean_transactions(typed, policy, observation_start=observation_start or None,
                               observation_end=observation_end or None)

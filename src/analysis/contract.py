@@ -170,7 +170,8 @@ def _require(chosen: dict[str, str], headers: list, *, source: str, table: str) 
             f"{', '.join(aliases[:6])}.",
             source=source,
             hint=(f"map your column in the run config, e.g. `columns: "
-                  f"{{{(close or ['<your column>'])[0]!r}: {canonical}}}`."),
+                  f"{{{(close or ['<your column>'])[0]!r}: {canonical}}}`; if the header is "
+                  "not on the first row (a title above it), set `read_options: {header_row: 2}`."),
         )
 
 
@@ -180,12 +181,23 @@ def _text(series: pd.Series) -> pd.Series:
     return text.mask(text.str.lower().isin(_MISSING_TEXT))
 
 
-def _parse_number(frame: pd.DataFrame, column: str, *, source: str) -> tuple[pd.Series, pd.Series]:
+def _decimal_comma(text: pd.Series) -> bool:
+    """True when a column writes decimals with a comma (``5,50``; European exports)."""
+    comma_decimals = text.str.contains(r"\d,\d{1,2}$", regex=True).fillna(False).any()
+    comma_thousands = text.str.contains(r"\d,\d{3}(?:\.\d|$)", regex=True).fillna(False).any()
+    return bool(comma_decimals and not comma_thousands)
+
+
+def _parse_number(
+    frame: pd.DataFrame, column: str, *, decimal: str | None = None
+) -> tuple[pd.Series, pd.Series]:
     raw = frame[column]
     if raw.dtype.kind in "iuf":
         return raw.astype("float64"), pd.Series(False, index=frame.index)
     text = raw.astype("string").str.strip()
     negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False)
+    if (decimal or ("," if _decimal_comma(text) else ".")) == ",":
+        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     cleaned = text.str.replace(_NUMBER_JUNK, "", regex=True).str.strip("()")
     values = pd.to_numeric(cleaned, errors="coerce").astype("float64")
     values = values.where(~negative_parens.to_numpy(), -values)
@@ -230,6 +242,7 @@ def validate_transactions(
     dayfirst: bool = False,
     timezone: str | None = None,
     invalid_values: str = "error",
+    decimal: str | None = None,
 ) -> pd.DataFrame:
     """Type the canonical transaction columns and check every value.
 
@@ -250,6 +263,10 @@ def validate_transactions(
     invalid_values
         ``"error"`` (default): stop with a message listing the bad rows; ``"exclude"``: mark them
         in ``invalid_reason`` so the ledger excludes them.
+    decimal
+        Decimal mark of text numbers, ``"."`` or ``","``; by default a column whose values end
+        in a comma and one or two digits (``5,50``) and never use a comma as a thousands
+        separator (``1,234``) is read with a decimal comma.
 
     Returns
     -------
@@ -287,7 +304,7 @@ def validate_transactions(
     for column in ("quantity", "unit_price", "amount"):
         if column not in out:
             continue
-        values, bad = _parse_number(out, column, source=source)
+        values, bad = _parse_number(out, column, decimal=decimal)
         bad = bad | (values.isna() & (column == "amount" or "amount" not in out))
         _check(out, bad & reason.isna(), column, f"invalid_{column}", reason, source,
                invalid_values, "is not a number",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +39,8 @@ def _sniff_delimiter(sample: str) -> str:
         return best
 
 
-def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> pd.DataFrame:
+def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None,
+              header_row: int) -> pd.DataFrame:
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
     tried = []
@@ -48,7 +50,11 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> pd.
             sample = codecs.getincrementaldecoder(candidate)().decode(head, final=False)
             sep = delimiter or _sniff_delimiter(sample)
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
-                               encoding=candidate, skipinitialspace=True)
+                               encoding=candidate, skipinitialspace=True,
+                               skiprows=header_row - 1)
+        except pd.errors.EmptyDataError:
+            raise DataContractError("the file is empty.", source=str(path),
+                                    hint="export the data again.") from None
         except UnicodeDecodeError:
             tried.append(candidate)
         except LookupError:
@@ -72,6 +78,7 @@ def read_table(
     sql: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    header_row: int = 1,
 ) -> pd.DataFrame:
     """Read one table from a file, keeping every row and adding ``source_row``.
 
@@ -86,6 +93,8 @@ def read_table(
         the file available as the table ``input``.
     encoding, delimiter
         CSV options; detected when not given.
+    header_row
+        Row number of the header in a CSV or Excel file (exports often put a title above it).
 
     Returns
     -------
@@ -106,9 +115,10 @@ def read_table(
     if suffix == ".duckdb" or sql:
         frame, first_row = _read_sql(path, sql), 1
     elif suffix in (".csv", ".txt", ".tsv"):
-        frame, first_row = _read_csv(path, encoding=encoding, delimiter=delimiter), 2
+        frame = _read_csv(path, encoding=encoding, delimiter=delimiter, header_row=header_row)
+        first_row = header_row + 1
     elif suffix in (".xlsx", ".xlsm"):
-        frame, first_row = _read_excel(path, sheet), 2
+        frame, first_row = _read_excel(path, sheet, header_row), header_row + 1
     elif suffix == ".parquet":
         frame, first_row = pd.read_parquet(path), 1
     else:
@@ -121,12 +131,17 @@ def read_table(
     return frame
 
 
-def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+def _read_excel(path: Path, sheet: str | int | None, header_row: int) -> pd.DataFrame:
     try:
-        return pd.read_excel(path, sheet_name=0 if sheet in (None, "") else sheet, dtype=str,
-                             keep_default_na=False)
+        workbook = pd.ExcelFile(path)
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise DataContractError(f"cannot be read as an Excel workbook ({exc}).", source=str(path),
+                                hint="if it is really a CSV file, rename it to .csv.") from None
+    try:
+        return pd.read_excel(workbook, sheet_name=0 if sheet in (None, "") else sheet, dtype=str,
+                             keep_default_na=False, skiprows=header_row - 1)
     except ValueError as exc:
-        names = pd.ExcelFile(path).sheet_names
+        names = workbook.sheet_names
         raise DataContractError(
             f"has no sheet {sheet!r} ({exc}). Sheets: {', '.join(names)}.", source=str(path),
             hint="set `read_options: {sheet: <name>}`.") from None
@@ -172,8 +187,9 @@ def load_inputs(
     columns, customer_columns
         ``{their header: canonical name}`` for the two tables.
     read_options
-        ``sheet``, ``sql``, ``encoding``, ``delimiter`` for reading the transactions file
-        (``customers_sheet`` for the customers workbook).
+        ``sheet``, ``sql``, ``encoding``, ``delimiter``, ``header_row`` for reading the
+        transactions file (``customers_sheet`` for the customers workbook); ``date_format``,
+        ``dayfirst``, ``timezone``, ``decimal`` are used when typing the values.
     demo_options
         Generator options for ``retail-demo`` (``n_customers``, ``seed``, ``mess_rate``).
 
@@ -184,15 +200,20 @@ def load_inputs(
         ``customers`` validated, or None.
     """
     options = dict(read_options or {})
-    known = {"sheet", "sql", "encoding", "delimiter", "customers_sheet", "date_format",
-             "dayfirst", "timezone"}
+    known = {"sheet", "sql", "encoding", "delimiter", "header_row", "customers_sheet",
+             "date_format", "dayfirst", "timezone", "decimal"}
     unknown = set(options) - known
     if unknown:
         raise ConfigError(f"read_options has unknown keys {sorted(unknown)}; known: "
                           f"{sorted(known)}.")
     if transactions:
+        header_row = options.get("header_row", 1)
+        if not isinstance(header_row, int) or header_row < 1:
+            raise ConfigError(f"read_options.header_row must be a row number (1, 2, ...), "
+                              f"not {header_row!r}.")
         raw = read_table(transactions, sheet=options.get("sheet"), sql=options.get("sql"),
-                         encoding=options.get("encoding"), delimiter=options.get("delimiter"))
+                         encoding=options.get("encoding"), delimiter=options.get("delimiter"),
+                         header_row=header_row)
         data = Dataset(name=Path(transactions).name, transactions=raw, source=str(transactions))
     else:
         data = load_dataset(dataset, **(demo_options or {}))

@@ -340,13 +340,12 @@ def show_section(report: Report, key: str) -> None:
     _display(_markdown(f"## {report.labels('sections', key)}"))
 
 
-def save_data_artifacts(report: Report, data, result: CleaningResult,
-                        summary: pd.DataFrame) -> dict:
-    """Write the data-quality hand-off files and return the data record.
+def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
+    """Write the cleaning hand-off files and return the data record.
 
     Writes ``ledger.csv``, ``transactions.parquet`` (kept lines), ``customers.parquet``
-    (when there is a customers table), ``customer_summary.parquet`` and ``data.json``
-    (source, description, fingerprint, rows).
+    (when there is a customers table) and ``data.json`` (name, source, description,
+    fingerprint, rows, cleaning policy).
     """
     from analysis.provenance import fingerprint_file, fingerprint_frame
 
@@ -354,7 +353,6 @@ def save_data_artifacts(report: Report, data, result: CleaningResult,
     save_table(report, "transactions.parquet", result.transactions)
     if data.customers is not None:
         save_table(report, "customers.parquet", data.customers)
-    save_table(report, "customer_summary.parquet", summary)
     source = Path(data.source)
     fingerprint = (fingerprint_file(source) if source.is_file()
                    else fingerprint_frame(data.transactions))

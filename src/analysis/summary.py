@@ -245,7 +245,10 @@ def _open(transactions, names, observation_end, time_unit: str, time_mode: str):
     metrics.update(n=table.count(), last=table.timestamp.max(), low=table.amount.min())
     stats = con.to_pyarrow(table.aggregate(**metrics)).to_pylist()[0]
     if not stats["n"]:
-        raise InsufficientDataError(f"{source} has no transaction lines.")
+        raise InsufficientDataError(
+            f"{source} has no transaction lines: no line is left for customer analytics. "
+            "If this follows cleaning, the ledger shows where the rows went (no customer id, "
+            "excluded, outside the observation window).")
     for col, canon in columns.items():
         if canon != "invoice" and stats[f"n_{canon}"] < stats["n"]:
             problem = f"has missing values in {stats['n'] - stats[f'n_{canon}']:,} row(s)."
