@@ -251,3 +251,16 @@ def test_no_line_left_for_customer_analytics(write_csv):
     assert result.ledger["reason"].tolist() == ["missing_customer_id"]
     with pytest.raises(InsufficientDataError, match="the ledger shows where the rows went"):
         customer_summary(result.transactions)
+
+
+def test_day_first_dates_are_not_guessed():
+    frame = pd.DataFrame({"source_row": [2, 3, 4], "customer_id": ["a", "b", "c"],
+                          "timestamp": ["1/2/2024", "13/2/2024", "2024-03-01"],
+                          "amount": [1, 2, 3]})
+    with pytest.raises(DataContractError, match="dayfirst: true") as error:
+        validate_transactions(frame, source="x")
+    assert error.value.rows == [(3, "13/2/2024")]  # not silently read as 13 February
+    typed = validate_transactions(frame, source="x", dayfirst=True)
+    assert typed["timestamp"].tolist() == [pd.Timestamp("2024-02-01"),
+                                           pd.Timestamp("2024-02-13"),
+                                           pd.Timestamp("2024-03-01")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 
 import pandas as pd
 
@@ -205,6 +206,44 @@ def _parse_number(
     return values, bad
 
 
+def _parse_mixed(text: pd.Series, *, dayfirst: bool) -> pd.Series:
+    """Parse dates written in any common way, fast when a column sticks to one format.
+
+    Year-first values (``2024-03-01``, ``2024/3/1``) are always read year-month-day:
+    ``dayfirst`` only concerns dates like ``05/03/2024`` (pandas would otherwise read
+    ``2024-03-01`` as 3 January).
+    """
+    utc = bool(text.str.contains(r"[+-]\d\d:?\d\d$|Z$").fillna(False).any())
+    yearfirst = text.str.match(r"\d{4}\D").fillna(False).astype(bool)
+    parts = [_parse_group(text[mask], dayfirst=first, utc=utc)
+             for mask, first in ((yearfirst, False), (~yearfirst, dayfirst)) if mask.any()]
+    return pd.concat(parts).reindex(text.index)
+
+
+def _parse_group(text: pd.Series, *, dayfirst: bool, utc: bool) -> pd.Series:
+    """Parse with the format of the first value (fast), then each leftover value on its own.
+
+    Element-wise parsing is about 20 times slower (21 s against 1.2 s for a million
+    ``12/1/2009 7:45`` strings), so it only sees the values the common format missed. A missed
+    value written like the parsed ones (``13/2/2024`` where ``1/2/2024`` was read month-first)
+    is left unread: guessing would mix day-first and month-first dates in one column, so the
+    contract reports it and asks for ``dayfirst`` or ``date_format``.
+    """
+    with warnings.catch_warnings():  # "could not infer format": the fallback below handles it
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(text, dayfirst=dayfirst, errors="coerce", utc=utc)
+    missed = parsed.isna() & text.notna() & text.ne("")
+    if missed.any():
+        shape = text.str.replace(r"\d+", "9", regex=True)
+        missed &= ~shape.isin(set(shape[parsed.notna()]))
+        parsed = parsed.copy()
+        parsed[missed] = pd.to_datetime(text[missed], format="ISO8601", errors="coerce", utc=utc)
+        missed &= parsed.isna()
+        parsed[missed] = pd.to_datetime(text[missed], format="mixed", dayfirst=dayfirst,
+                                        errors="coerce", utc=utc)
+    return parsed
+
+
 def _parse_timestamp(
     raw: pd.Series, *, date_format: str | None, dayfirst: bool, timezone: str | None
 ) -> pd.Series:
@@ -227,8 +266,7 @@ def _parse_timestamp(
             if compact.all():
                 parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
             else:
-                parsed = pd.to_datetime(text, format="mixed", dayfirst=dayfirst, errors="coerce",
-                                        utc=text.str.contains(r"[+-]\d\d:?\d\d$|Z$").any())
+                parsed = _parse_mixed(text, dayfirst=dayfirst)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
     return parsed.astype("datetime64[ns]")
@@ -297,8 +335,9 @@ def validate_transactions(
     bad_time = stamps.isna()
     _check(out, bad_time, "timestamp", "invalid_timestamp", reason, source, invalid_values,
            "cannot be read as a date or time",
-           "fix these cells, give `read_options: {date_format: '%d/%m/%Y'}` (your format), or "
-           "set `cleaning: {invalid_values: exclude}` to exclude such rows.")
+           "fix these cells; for day-first dates like 13/02/2024 set `read_options: "
+           "{dayfirst: true}`, or give the format, e.g. `read_options: {date_format: "
+           "'%d/%m/%Y'}`; or set `cleaning: {invalid_values: exclude}` to exclude such rows.")
     out["timestamp"] = stamps
 
     for column in ("quantity", "unit_price", "amount"):
