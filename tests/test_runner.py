@@ -107,3 +107,40 @@ def test_unknown_notebook(tmp_path):
     config.write_text("notebooks: [99-nothing]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape("unknown notebook(s) ['99-nothing']")):
         run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS)
+
+
+@pytest.mark.slow
+def test_own_data_with_mapping_customers_and_chinese_headers(tmp_path):
+    """The README's path: a GBK export with Chinese headers, a customers workbook, a mapping."""
+    lines = ["订单编号,会员卡号,成交时间,数量,单价,渠道"]
+    for i in range(60):
+        lines.append(f"{1000 + i},{i % 9:04d},2024/{1 + i % 12}/{1 + i % 27} 10:{i % 60:02d},"
+                     f"{1 + i % 3},{19.9 + i},{'线上' if i % 2 else '门店'}")
+    lines += ["C1001,0001,2024/2/3 11:00,-1,20.9,线上", "1061,,2024/3/3 12:00,1,5,门店"]
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "orders.csv").write_bytes(("\n".join(lines) + "\n").encode("gbk"))
+    customers = pd.DataFrame({"会员卡号": [f"{i:04d}" for i in range(12)],
+                              "注册日期": ["2023-06-01"] * 12,
+                              "地区": ["华东", "华南", "华北"] * 4})
+    customers.to_excel(data_dir / "customers.xlsx", index=False)
+    config = tmp_path / "my-shop.yaml"
+    config.write_text(
+        "transactions: data/orders.csv\ncustomers: data/customers.xlsx\n"
+        "columns: {会员卡号: customer_id, 成交时间: timestamp}\n"
+        "customer_columns: {会员卡号: customer_id}\n"
+        "observation_end: 2024-12-31\nlanguage: zh\n", encoding="utf-8")
+    result = run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS,
+                         echo=lambda _: None)
+    assert result.status == "ok", result.error
+    artifacts = result.run_dir / "artifacts"
+    ledger = pd.read_csv(artifacts / "ledger.csv").set_index("reason")
+    assert ledger["rows"].sum() == 62
+    assert ledger.loc["cancellation", "rows"] == 1
+    assert ledger.loc["missing_customer_id", "rows"] == 1
+    summary = pd.read_parquet(artifacts / "customer_summary.parquet")
+    assert sorted(summary["customer_id"]) == [f"{i:04d}" for i in range(9)]
+    headlines = json.loads((artifacts / "headlines.json").read_text(encoding="utf-8"))
+    assert headlines["10-data-quality"]["potential_customers"]["value"] == 3
+    html = (result.run_dir / "10-data-quality.html").read_text(encoding="utf-8")
+    assert "数据台账" in html and "<img" in html
