@@ -144,7 +144,7 @@ def test_store_customers_buy_in_their_own_store(messy):
 def test_parameters_are_recorded_and_json_ready(messy):
     parameters = messy.parameters
     assert parameters["seed"] == 7 and parameters["mess_rate"] == 0.05
-    assert parameters["bgnbd"] == {"r": 0.75, "alpha": 10.5, "a": 0.8, "b": 4.0}
+    assert parameters["bgnbd"] == {"r": 0.75, "alpha": 9.6, "a": 0.8, "b": 4.0}
     assert parameters["gamma_gamma"] == {"p": 6.0, "q": 4.0, "gamma": 100.0}
     assert (parameters["start"], parameters["end"]) == ("2023-01-01", "2024-12-31")
     assert json.loads(json.dumps(parameters))["mess_counts"] == parameters["mess_counts"]
