@@ -228,7 +228,8 @@ def test_decimal_comma_is_recognised(write_csv):
                               "timestamp": ["2024-01-01"] * 2, "amount": ["1,234", "5,50"]})
     assert validate_transactions(thousands, source="x", decimal=",")["amount"].tolist() == [
         1.234, 5.5]
-    assert validate_transactions(thousands, source="x")["amount"].tolist()[0] == 1234.0
+    # 5,50 shows the column uses decimal commas, so 1,234 is 1.234 here too
+    assert validate_transactions(thousands, source="x")["amount"].tolist()[0] == 1.234
 
 
 def test_title_row_above_the_header(write_csv):
@@ -264,3 +265,30 @@ def test_day_first_dates_are_not_guessed():
     assert typed["timestamp"].tolist() == [pd.Timestamp("2024-02-01"),
                                            pd.Timestamp("2024-02-13"),
                                            pd.Timestamp("2024-03-01")]
+
+
+@pytest.mark.parametrize("values, expected", [
+    (["2,50", "0,125", "1,99"], [2.5, 0.125, 1.99]),  # three decimals are not thousands here
+    (["1.234,50", "5,5"], [1234.5, 5.5]),
+    (["1,234.50", "7", "￥2,000", "(3.5)"], [1234.5, 7.0, 2000.0, -3.5]),
+])
+def test_decimal_marks_are_read_per_column(values, expected):
+    frame = pd.DataFrame({"source_row": range(2, 2 + len(values)), "customer_id": "a",
+                          "timestamp": "2024-01-01", "amount": values})
+    assert validate_transactions(frame, source="x")["amount"].tolist() == expected
+
+
+def test_contradicting_decimal_marks_are_an_error_not_a_guess():
+    frame = pd.DataFrame({"source_row": [2, 3], "customer_id": "a", "timestamp": "2024-01-01",
+                          "amount": ["1,234.50", "5,50"]})
+    with pytest.raises(DataContractError, match="decimal: ','"):
+        validate_transactions(frame, source="x")
+    typed = validate_transactions(frame, source="x", decimal=".", invalid_values="exclude")
+    assert typed["invalid_reason"].tolist() == [pd.NA, "invalid_amount"]  # 5,50 is no number
+
+
+def test_infinite_amounts_are_invalid():
+    frame = pd.DataFrame({"source_row": [2, 3], "customer_id": "a", "timestamp": "2024-01-01",
+                          "amount": ["inf", "5"]})
+    with pytest.raises(DataContractError, match="row 2: 'inf'"):
+        validate_transactions(frame, source="x")

@@ -16,6 +16,7 @@ import difflib
 import re
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from analysis.errors import DataContractError, describe_rows
@@ -67,7 +68,7 @@ CUSTOMER_COLUMNS: dict[str, tuple[str, ...]] = {
 _TEXT_COLUMNS = ("customer_id", "invoice_id", "product_id", "category", "channel", "store_id",
                  "region", "industry", "currency", "referral_source")
 _MISSING_TEXT = {"", "nan", "none", "null", "na", "n/a", "#n/a", "-", "—"}
-_NUMBER_JUNK = re.compile(r"[,\s¥￥$€£元]")
+_NUMBER_JUNK = re.compile(r"[\s¥￥$€£元]")
 
 
 def _normalise(header: object) -> str:
@@ -182,28 +183,56 @@ def _text(series: pd.Series) -> pd.Series:
     return text.mask(text.str.lower().isin(_MISSING_TEXT))
 
 
-def _decimal_comma(text: pd.Series) -> bool:
-    """True when a column writes decimals with a comma (``5,50``; European exports)."""
-    comma_decimals = text.str.contains(r"\d,\d{1,2}$", regex=True).fillna(False).any()
-    comma_thousands = text.str.contains(r"\d,\d{3}(?:\.\d|$)", regex=True).fillna(False).any()
-    return bool(comma_decimals and not comma_thousands)
+_THOUSANDS = {  # a number whose separators are unambiguous thousands groups
+    ".": r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?",  # 1,234 and 1,234.50
+    ",": r"-?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?",  # 1.234 and 1.234,50
+}
+
+
+def _decimal_mark(core: pd.Series, given: str | None) -> str | None:
+    """The decimal mark of a column of number texts: the given one, or ``.``/``,`` when the
+    values say so, or None when they contradict each other (``5,50`` next to ``1,234.50``)."""
+    if given:
+        return given
+    has_comma = core.str.contains(",", regex=False).fillna(False)
+    comma_thousands = core.str.fullmatch(_THOUSANDS["."]).fillna(False)
+    comma_decimal = has_comma & ~comma_thousands  # 5,50 or 0,125
+    surely_thousands = core.str.fullmatch(r"-?\d{1,3}(?:,\d{3})+\.\d+").fillna(False)
+    if comma_decimal.any() and surely_thousands.any():
+        return None
+    return "," if comma_decimal.any() else "."
 
 
 def _parse_number(
-    frame: pd.DataFrame, column: str, *, decimal: str | None = None
+    frame: pd.DataFrame, column: str, *, decimal: str | None = None, source: str = ""
 ) -> tuple[pd.Series, pd.Series]:
     raw = frame[column]
     if raw.dtype.kind in "iuf":
-        return raw.astype("float64"), pd.Series(False, index=frame.index)
+        values = raw.astype("float64")
+        return values, ~np.isfinite(values.fillna(0.0))
     text = raw.astype("string").str.strip()
     negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False)
-    if (decimal or ("," if _decimal_comma(text) else ".")) == ",":
-        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    cleaned = text.str.replace(_NUMBER_JUNK, "", regex=True).str.strip("()")
-    values = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+    core = text.str.replace(_NUMBER_JUNK, "", regex=True).str.strip("()")
+    mark = _decimal_mark(core, decimal)
+    if mark is None:
+        mixed = core.str.contains(",", regex=False).fillna(False)
+        rows, n = describe_rows(frame, mixed, column)
+        raise DataContractError(
+            "mixes decimal commas (5,50) and thousands separators (1,234.50).", source=source,
+            **_their_name(frame, column), rows=rows, n_rows=n,
+            hint="say which one the file uses: `read_options: {decimal: ','}` or "
+                 "`{decimal: '.'}`.")
+    # a separator is removed only where it forms thousands groups; any other use is invalid
+    separator = "," if mark == "." else "."
+    grouped = core.str.fullmatch(_THOUSANDS[mark]).fillna(False)
+    core = core.where(~grouped, core.str.replace(separator, "", regex=False))
+    core = core.mask(core.str.contains(separator, regex=False).fillna(False))
+    if mark == ",":
+        core = core.str.replace(",", ".", regex=False)
+    values = pd.to_numeric(core, errors="coerce").astype("float64")
     values = values.where(~negative_parens.to_numpy(), -values)
-    bad = values.isna() & text.notna() & (text != "")
-    return values, bad
+    bad = (values.isna() & text.notna() & (text != "")) | ~np.isfinite(values.fillna(0.0))
+    return values.where(np.isfinite(values.fillna(0.0))), bad
 
 
 def _parse_mixed(text: pd.Series, *, dayfirst: bool) -> pd.Series:
@@ -343,7 +372,7 @@ def validate_transactions(
     for column in ("quantity", "unit_price", "amount"):
         if column not in out:
             continue
-        values, bad = _parse_number(out, column, decimal=decimal)
+        values, bad = _parse_number(out, column, decimal=decimal, source=source)
         bad = bad | (values.isna() & (column == "amount" or "amount" not in out))
         _check(out, bad & reason.isna(), column, f"invalid_{column}", reason, source,
                invalid_values, "is not a number",
