@@ -15,7 +15,8 @@ def reasons_by_row(result):
 
 
 def test_each_rule_books_its_row(typed_lines):
-    result = clean_transactions(typed_lines, observation_end="2024-12-31")
+    result = clean_transactions(typed_lines, {"cancellations": "exclude"},
+                                observation_end="2024-12-31")
     assert reasons_by_row(result) == {
         2: "clean", 3: "duplicate", 4: "cancellation", 5: "non_product", 6: "zero_amount",
         7: "negative_amount", 8: "missing_customer_id", 9: "after_observation_end",
@@ -35,17 +36,43 @@ def test_ledger_reconciles_rows_and_amounts(typed_lines):
 
 
 def test_kept_lines_are_the_kept_bucket_only(typed_lines):
-    result = clean_transactions(typed_lines, observation_end="2024-12-31")
+    result = clean_transactions(typed_lines, {"cancellations": "exclude"},
+                                observation_end="2024-12-31")
     assert sorted(result.transactions["source_row"]) == [2, 10, 11]
     assert sorted(result.revenue_lines["source_row"]) == [2, 8, 10, 11]
 
 
 def test_net_keeps_cancellations_as_negative_revenue(typed_lines):
-    result = clean_transactions(typed_lines, {"cancellations": "net"},
-                                observation_end="2024-12-31")
+    result = clean_transactions(typed_lines, observation_end="2024-12-31")  # net is the default
     row = result.lines.set_index("source_row").loc[4]
     assert row["reason"] == "cancellation_netted" and row["bucket"] == "kept"
     assert row["amount"] == -100.0
+
+
+def test_net_negates_refunds_exported_as_positive_and_without_customer_id():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({
+        "source_row": np.arange(2, 34),
+        "invoice_id": pd.array([f"{100 + i}" for i in range(30)] + ["C99", "C98"], dtype="string"),
+        "customer_id": pd.array([f"c{i % 7}" for i in range(30)] + ["a", None], dtype="string"),
+        "timestamp": pd.date_range("2024-01-01", periods=32, freq="D"),
+        "amount": np.r_[np.round(rng.lognormal(3, 0.3, 30), 2), 5000.0, 10.0]})
+    result = clean_transactions(frame)
+    lines = result.lines.set_index("source_row")
+    assert lines.loc[32, "reason"] == "cancellation_netted" and lines.loc[32, "amount"] == -5000
+    assert not lines.loc[32, "is_outlier"]
+    assert lines.loc[33, "bucket"] == "revenue_only" and lines.loc[33, "amount"] == -10
+    assert result.ledger.set_index("reason").loc["cancellation_netted", "amount"] == 5000.0
+
+
+def test_cancellation_prefix_needs_a_digit_after_it():
+    frame = pd.DataFrame({"source_row": [2, 3, 4], "customer_id": pd.array(["a"] * 3,
+                                                                         dtype="string"),
+                          "invoice_id": pd.array(["C536379", "CN2024-001", "c12"],
+                                                 dtype="string"),
+                          "timestamp": pd.date_range("2024-01-01", periods=3), "amount": 5.0})
+    reasons = reasons_by_row(clean_transactions(frame, {"cancellations": "exclude"}))
+    assert reasons == {2: "cancellation", 3: "clean", 4: "cancellation"}
 
 
 def test_identical_lines_without_invoice_ids_are_kept_by_default(typed_lines):

@@ -48,8 +48,8 @@ def rpt(tmp_path):
 
 def test_narrative_states_the_ledger_numbers(rpt, result):
     text = report.narrate_ledger(rpt, result).data
-    assert "We read 10 rows" in text and "3 rows (30.0%)" in text
-    assert "1 rows have no customer id" in text and "6 rows were excluded" in text
+    assert "We read 10 rows" in text and "4 rows (40.0%)" in text  # 3 clean + 1 netted refund
+    assert "1 rows have no customer id" in text and "5 rows were excluded" in text
     zh = report.narrate_ledger(report.Report("zh", Labels("zh"), rpt.run_dir), result).data
     assert "共读入 10 行" in zh
 

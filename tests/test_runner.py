@@ -50,7 +50,7 @@ def test_ledger_reconciles_with_the_generated_input(demo_run):
     raw = load_dataset("retail-demo", n_customers=600, seed=3).transactions
     assert ledger["rows"].sum() == len(raw)
     assert ledger["amount"].sum() == pytest.approx((raw["quantity"] * raw["unit_price"]).sum())
-    assert {"duplicate", "cancellation", "non_product", "missing_customer_id"} <= set(
+    assert {"duplicate", "cancellation_netted", "non_product", "missing_customer_id"} <= set(
         ledger["reason"])
 
 
@@ -136,7 +136,7 @@ def test_own_data_with_mapping_customers_and_chinese_headers(tmp_path):
     artifacts = result.run_dir / "artifacts"
     ledger = pd.read_csv(artifacts / "ledger.csv").set_index("reason")
     assert ledger["rows"].sum() == 62
-    assert ledger.loc["cancellation", "rows"] == 1
+    assert ledger.loc["cancellation_netted", "rows"] == 1
     assert ledger.loc["missing_customer_id", "rows"] == 1
     summary = pd.read_parquet(artifacts / "customer_summary.parquet")
     assert sorted(summary["customer_id"]) == [f"{i:04d}" for i in range(9)]

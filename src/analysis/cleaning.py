@@ -23,6 +23,7 @@ Rows in = the sum of the ledger's rows; the input amount = the sum of its amount
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -74,10 +75,13 @@ class CleaningPolicy:
         ``error`` stops on an unreadable date or number; ``exclude`` books such rows as
         ``invalid_*``.
     cancellations
-        ``exclude`` books cancellation/return lines as excluded; ``net`` keeps them as
-        negative amounts that reduce the customer's revenue (never a purchase occasion).
+        ``net`` (default) keeps cancellation/return lines as negative amounts that reduce the
+        customer's revenue (never a purchase occasion; a refund exported with a positive
+        amount is negated); ``exclude`` books them as excluded, which leaves the cancelled
+        purchases in revenue.
     cancellation_prefixes
-        Invoice id prefixes that mark a cancellation (case-insensitive).
+        Invoice id prefixes that mark a cancellation when a digit follows (case-insensitive:
+        ``C536379`` is one, ``CN2024-001`` is not).
     duplicates
         ``exclude`` keeps the first of identical lines; ``keep`` keeps them all; ``auto``
         (default) excludes them when the data has invoice ids and keeps them otherwise: without
@@ -95,7 +99,7 @@ class CleaningPolicy:
     """
 
     invalid_values: str = "error"
-    cancellations: str = "exclude"
+    cancellations: str = "net"
     cancellation_prefixes: tuple[str, ...] = ("C",)
     duplicates: str = "auto"
     zero_amounts: str = "exclude"
@@ -106,7 +110,7 @@ class CleaningPolicy:
 
     _CHOICES = {
         "invalid_values": ("error", "exclude"),
-        "cancellations": ("exclude", "net"),
+        "cancellations": ("net", "exclude"),
         "duplicates": ("auto", "exclude", "keep"),
         "zero_amounts": ("exclude", "keep"),
         "negative_amounts": ("exclude", "keep"),
@@ -245,6 +249,9 @@ def clean_transactions(
     if "product_id" in frame and policy.non_product_codes:
         codes = {c.upper() for c in policy.non_product_codes}
         assign(frame["product_id"].str.upper().isin(codes).fillna(False), "non_product")
+    file_amount = frame["amount"]  # the ledger reports amounts as they are in the file
+    if policy.cancellations == "net":  # a refund reduces revenue, whatever sign it was exported with
+        frame["amount"] = file_amount.where(~cancel, -file_amount.abs())
     amount = frame["amount"]
     if policy.zero_amounts == "exclude":
         assign(amount.eq(0), "zero_amount")
@@ -271,14 +278,10 @@ def clean_transactions(
     frame["reason"] = pd.Categorical(reason, categories=list(REASONS))
     frame["bucket"] = frame["reason"].map(REASONS).astype("string")
     frame["is_outlier"] = is_outlier
-    if policy.cancellations == "net":
-        netted = frame["reason"].eq("cancellation_netted").to_numpy()
-        frame.loc[netted, "amount"] = -frame.loc[netted, "amount"].abs()
-        amount = transactions["amount"]  # the ledger reports amounts as they were in the file
-    ledger = _ledger(frame.assign(amount=amount.to_numpy()))
+    ledger = _ledger(frame.assign(amount=file_amount.to_numpy()))
     result = CleaningResult(
         lines=frame, ledger=ledger, policy=policy, outlier_limit=limit, input_rows=n,
-        input_amount=math.fsum(amount.fillna(0.0)), notes=notes,
+        input_amount=math.fsum(file_amount.fillna(0.0)), notes=notes,
     )
     _reconcile(result)
     return result
@@ -287,8 +290,10 @@ def clean_transactions(
 def _is_cancellation(frame: pd.DataFrame, policy: CleaningPolicy) -> pd.Series:
     cancel = pd.Series(False, index=frame.index)
     if "invoice_id" in frame and policy.cancellation_prefixes:
-        prefixes = tuple(p.upper() for p in policy.cancellation_prefixes)
-        cancel |= frame["invoice_id"].str.upper().str.startswith(prefixes).fillna(False)
+        # the prefix must be followed by a digit: C536379 is a cancellation, CN2024-001 is not
+        prefixes = "|".join(re.escape(p) for p in policy.cancellation_prefixes)
+        marked = frame["invoice_id"].str.match(rf"(?i)(?:{prefixes})\d")
+        cancel |= marked.fillna(False).astype(bool)
     if "quantity" in frame:
         cancel |= frame["quantity"].lt(0).fillna(False)
     return cancel.astype(bool)
