@@ -107,7 +107,7 @@ def test_timestamps_with_offsets_are_normalised():
     frame = pd.DataFrame({"source_row": [2, 3], "customer_id": ["a", "b"],
                           "timestamp": ["2024-01-01T23:30:00+08:00", "2024-01-01T10:00:00Z"],
                           "amount": [1, 2]})
-    utc = validate_transactions(frame, source="x")["timestamp"]
+    utc = validate_transactions(frame, source="x", timezone="UTC")["timestamp"]
     assert utc.tolist() == [pd.Timestamp("2024-01-01 15:30"), pd.Timestamp("2024-01-01 10:00")]
     local = validate_transactions(frame, source="x", timezone="Asia/Shanghai")["timestamp"]
     assert local.iloc[0] == pd.Timestamp("2024-01-01 23:30")
@@ -292,3 +292,33 @@ def test_infinite_amounts_are_invalid():
                           "amount": ["inf", "5"]})
     with pytest.raises(DataContractError, match="row 2: 'inf'"):
         validate_transactions(frame, source="x")
+
+
+def test_offsets_and_local_times_share_one_clock():
+    frame = pd.DataFrame({"source_row": [2, 3, 4], "customer_id": ["a", "b", "c"],
+                          "timestamp": ["2024-01-01 23:00", "2024-01-01 23:00+08:00",
+                                        "2024-01-01T15:00:00Z"], "amount": [1, 2, 3]})
+    local = validate_transactions(frame, source="x", timezone="Asia/Shanghai")["timestamp"]
+    assert local.tolist() == [pd.Timestamp("2024-01-01 23:00")] * 3
+    with pytest.raises(DataContractError, match="different UTC offsets"):
+        validate_transactions(frame, source="x")
+    same_offset = frame.iloc[:2]
+    kept = validate_transactions(same_offset, source="x")["timestamp"]
+    assert kept.tolist() == [pd.Timestamp("2024-01-01 23:00")] * 2  # the offset's local time
+
+
+def test_bad_timezone_and_date_format_are_config_errors():
+    frame = pd.DataFrame({"source_row": [2], "customer_id": ["a"], "timestamp": ["2024-01-01"],
+                          "amount": [1]})
+    with pytest.raises(ConfigError, match="Asia/Shanghai"):
+        validate_transactions(frame, source="x", timezone="Beijing")
+    with pytest.raises(ConfigError, match="date_format"):
+        validate_transactions(frame, source="x", date_format="%Q")
+
+
+def test_customers_may_leave_dates_empty(write_csv):
+    rows = [["客户ID", "注册日期", "生日"], ["a", "2023-01-01", ""], ["b", "", "1990-05-01"]]
+    data = load_inputs(transactions=write_csv(CHINESE),
+                       customers=write_csv(rows, name="c.csv"))
+    assert data.customers["signup_date"].isna().tolist() == [False, True]
+    assert data.customers["birthday"].iloc[1] == pd.Timestamp("1990-05-01")
