@@ -250,7 +250,7 @@ def clean_transactions(
         codes = {c.upper() for c in policy.non_product_codes}
         assign(frame["product_id"].str.upper().isin(codes).fillna(False), "non_product")
     file_amount = frame["amount"]  # the ledger reports amounts as they are in the file
-    if policy.cancellations == "net":  # a refund reduces revenue, whatever sign it was exported with
+    if policy.cancellations == "net":  # a refund reduces revenue, whatever sign it came with
         frame["amount"] = file_amount.where(~cancel, -file_amount.abs())
     amount = frame["amount"]
     if policy.zero_amounts == "exclude":
