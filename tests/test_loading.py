@@ -322,3 +322,41 @@ def test_customers_may_leave_dates_empty(write_csv):
                        customers=write_csv(rows, name="c.csv"))
     assert data.customers["signup_date"].isna().tolist() == [False, True]
     assert data.customers["birthday"].iloc[1] == pd.Timestamp("1990-05-01")
+
+
+def test_sql_over_a_csv_file_keeps_ids_as_text(write_csv):
+    path = write_csv([["客户ID", "下单时间", "金额"], ["00123", "2024-01-01", "5"],
+                      ["00456", "2024-01-02", "50"]])
+    frame = read_table(path, sql="SELECT * FROM input WHERE CAST(金额 AS DOUBLE) > 10")
+    assert frame["客户ID"].tolist() == ["00456"]
+
+
+def test_trailing_delimiters_and_blank_lines(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer,date,amount\na,2024-01-01,10,\n\nb,2024-01-02,oops,\n")
+    data = load_inputs(transactions=str(path), columns={"customer": "customer_id",
+                                                        "date": "timestamp"})
+    assert data.transactions["customer_id"].tolist() == ["a", "b"]
+    with pytest.raises(DataContractError) as error:
+        validate_transactions(data.transactions, source=str(path))
+    assert error.value.rows == [(4, "oops")]  # line 4 of the file, after the blank line
+
+
+def test_corrupt_parquet_and_utf16_without_bom(tmp_path):
+    (tmp_path / "x.parquet").write_text("customer,date\n")
+    with pytest.raises(DataContractError, match="cannot be read as Parquet"):
+        read_table(tmp_path / "x.parquet")
+    (tmp_path / "x.csv").write_bytes("客户ID,日期\n".encode("utf-16-le"))
+    with pytest.raises(DataContractError, match="is not text in utf-16"):
+        read_table(tmp_path / "x.csv", encoding="utf-16")
+
+
+def test_rows_longer_than_the_header_are_an_error(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer,date,amount\na,2024-01-01,10\nb,2024-01-02,1,234\n")
+    with pytest.raises(DataContractError, match="line 3 has 4 fields where the header has 3"):
+        read_table(path)
+    path.write_text("customer,date,amount\na,2024-01-01,10,x\nb,2024-01-02,1,234\n")
+    with pytest.raises(DataContractError, match="more fields than the header") as error:
+        read_table(path)  # every row is longer: pandas would silently drop the last fields
+    assert [row for row, _ in error.value.rows] == [2, 3]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -49,26 +51,53 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None,
             # incremental: a multi-byte character may straddle the end of the sample
             sample = codecs.getincrementaldecoder(candidate)().decode(head, final=False)
             sep = delimiter or _sniff_delimiter(sample)
-            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
-                               encoding=candidate, skipinitialspace=True,
-                               skiprows=header_row - 1)
+            options = {"sep": sep, "dtype": str, "keep_default_na": False,
+                       "encoding": candidate, "skipinitialspace": True,
+                       "skip_blank_lines": False}  # blank lines dropped later: row numbers hold
+            # index_col=False: a trailing delimiter must not turn the first column into an index
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                frame = pd.read_csv(path, index_col=False, skiprows=header_row - 1, **options)
+            if caught:  # rows longer than the header: fine only if the extra fields are empty
+                _check_extra_fields(path, frame.shape[1], header_row, options)
+            return frame
         except pd.errors.EmptyDataError:
             raise DataContractError("the file is empty.", source=str(path),
                                     hint="export the data again.") from None
-        except UnicodeDecodeError:
+        except UnicodeError:  # also "UTF-16 stream does not start with BOM"
             tried.append(candidate)
         except LookupError:
             raise DataContractError(f"unknown encoding {candidate!r}.", source=str(path),
                                     hint="use e.g. utf-8, gb18030 or latin-1.") from None
         except pd.errors.ParserError as exc:
+            found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+            problem = (f"line {int(found[2]) + header_row - 1} has {found[3]} fields where the "
+                       f"header has {found[1]}" if found else f"cannot be split into columns "
+                       f"({str(exc).strip()})")
             raise DataContractError(
-                f"cannot be split into columns ({exc}).", source=str(path),
-                hint="give the delimiter with `read_options: {delimiter: ';'}` or check quotes.",
+                f"{problem}.", source=str(path),
+                hint="check the delimiter (`read_options: {delimiter: ';'}`) and the quotes in "
+                     "that line: a comma inside an unquoted value splits it.",
             ) from None
     raise DataContractError(
         f"is not text in {' or '.join(tried)}.", source=str(path),
         hint="save it as UTF-8 CSV, or give `read_options: {encoding: <name>}`.",
     )
+
+
+def _check_extra_fields(path: Path, width: int, header_row: int, options: dict) -> None:
+    wide = pd.read_csv(path, header=None, skiprows=header_row, names=range(width + 256),
+                       **options)
+    extra = wide.iloc[:, width:].fillna("").ne("").any(axis=1)
+    if extra.any():
+        rows = [(int(i) + header_row + 1, "more fields than the header")
+                for i in extra[extra].index[:5]]
+        raise DataContractError(
+            f"has rows with more fields than the header ({width} columns).", source=str(path),
+            rows=rows, n_rows=int(extra.sum()),
+            hint="check the delimiter and quotes in these rows (a comma inside an unquoted "
+                 "value splits it); if a title sits above the header, set "
+                 "`read_options: {header_row: 2}` (the header's row number).")
 
 
 def read_table(
@@ -120,7 +149,7 @@ def read_table(
     elif suffix in (".xlsx", ".xlsm"):
         frame, first_row = _read_excel(path, sheet, header_row), header_row + 1
     elif suffix == ".parquet":
-        frame, first_row = pd.read_parquet(path), 1
+        frame, first_row = _read_parquet(path), 1
     else:
         raise DataContractError(
             f"unknown file type '{suffix}'.", source=str(path),
@@ -128,7 +157,19 @@ def read_table(
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.insert(0, "source_row", pd.RangeIndex(first_row, first_row + len(frame)))
-    return frame
+    blank = frame.drop(columns="source_row").astype("string").fillna("").eq("").all(axis=1)
+    return frame[~blank.to_numpy()].reset_index(drop=True)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataContractError(f"cannot be read as Parquet ({exc}).", source=str(path),
+                                hint="export it again; if it is a CSV file, rename it .csv.",
+                                ) from None
 
 
 def _read_excel(path: Path, sheet: str | int | None, header_row: int) -> pd.DataFrame:
@@ -158,8 +199,10 @@ def _read_sql(path: Path, sql: str | None) -> pd.DataFrame:
             with duckdb.connect(str(path), read_only=True) as con:
                 return con.sql(sql).df()
         with duckdb.connect() as con:
-            reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv_auto"
-            con.sql(f"CREATE VIEW input AS SELECT * FROM {reader}(?)", params=[str(path)])
+            quoted = "'" + str(path).replace("'", "''") + "'"  # views take no parameters
+            reader = (f"read_parquet({quoted})" if path.suffix.lower() == ".parquet"
+                      else f"read_csv({quoted}, all_varchar = true)")  # keep ids' leading zeros
+            con.sql(f"CREATE VIEW input AS SELECT * FROM {reader}")
             return con.sql(sql).df()
     except duckdb.Error as exc:
         raise DataContractError(f"the query failed: {exc}", source=str(path),
