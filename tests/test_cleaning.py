@@ -161,3 +161,14 @@ def test_every_row_lands_in_exactly_one_bucket(rows, cancellations):
     kept = result.transactions
     assert kept["customer_id"].notna().all()
     assert (kept["timestamp"] < pd.Timestamp("2024-02-16")).all()
+
+
+@pytest.mark.parametrize("window, message", [
+    ({"observation_end": "garbage"}, "not a date"),
+    ({"observation_end": "2024-13-01"}, "not a date"),
+    ({"observation_end": "2024-01-31T00:00+08:00"}, "no time zone"),
+    ({"observation_start": "2024-06-01", "observation_end": "2024-01-01"}, "is after"),
+])
+def test_bad_observation_window(typed_lines, window, message):
+    with pytest.raises(ConfigError, match=message):
+        clean_transactions(typed_lines, **window)

@@ -25,12 +25,13 @@ observation_end: 2024-12-31
 columns: {客户: customer_id}
 notebooks: [10-data-quality.ipynb]
 run_name: monthly
-parameters: {10-data-quality: {language: en}}
+parameters: {10-data-quality: {language: en, customers: data/c.csv}}
 """))
     assert config.parameters["observation_end"] == "2024-12-31"  # a YAML date becomes a string
     assert config.parameters["transactions"] == str(tmp_path / "data" / "orders.csv")
     assert config.notebooks == ["10-data-quality"]
-    assert config.per_notebook == {"10-data-quality": {"language": "en"}}
+    assert config.per_notebook == {"10-data-quality": {
+        "language": "en", "customers": str(tmp_path / "data" / "c.csv")}}
     assert config.run_name == "monthly"
 
 

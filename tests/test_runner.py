@@ -144,3 +144,33 @@ def test_own_data_with_mapping_customers_and_chinese_headers(tmp_path):
     assert headlines["10-data-quality"]["potential_customers"]["value"] == 3
     html = (result.run_dir / "10-data-quality.html").read_text(encoding="utf-8")
     assert "数据台账" in html and "<img" in html
+
+
+def test_wrong_language_stops_before_running(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("language: fr\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="language must be one of"):
+        run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS)
+    assert not any((tmp_path / "runs").glob("2*"))
+
+
+@pytest.mark.slow
+def test_dead_kernel_is_recorded_as_a_failure(tmp_path):
+    import nbformat
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    params = nbformat.v4.new_code_cell('language: str = "en"  # report language')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import os\nos._exit(1)")]
+    nbformat.write(nb, notebooks / "10-die.ipynb")
+    result = run_reports(None, out=tmp_path / "runs", notebooks_dir=notebooks,
+                         echo=lambda _: None)
+    assert result.status == "failed" and "10-die" in result.error
+    record = json.loads((result.run_dir / "run.json").read_text())
+    assert record["status"] == "failed"
+    assert (result.run_dir / "index.html").is_file()
+    assert (tmp_path / "runs" / "latest").resolve() == result.run_dir.resolve()

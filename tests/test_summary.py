@@ -354,3 +354,10 @@ def test_no_heavy_imports_at_module_level():
         (n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)
     }
     assert not names & {"ibis", "duckdb", "lifetimes"}
+
+
+def test_purchase_lines_without_invoice_id_count_as_orders():
+    lines = _lines([("a", "2024-01-01", 5), ("a", "2024-01-02", 6), ("a", "2024-01-03", 7)])
+    lines["invoice_id"] = pd.array([None, None, "I1"], dtype="string")
+    row = customer_summary(lines, invoice_col="invoice_id").iloc[0]
+    assert row["orders"] == 3 and row["average_order_value"] == pytest.approx(6.0)

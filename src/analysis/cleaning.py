@@ -257,10 +257,14 @@ def clean_transactions(
         assign(amount.eq(0), "zero_amount")
     if policy.negative_amounts == "exclude":
         assign(amount.lt(0) & ~cancel, "negative_amount")
-    if observation_start is not None:
-        assign(frame["timestamp"] < pd.Timestamp(observation_start), "before_observation_start")
-    if observation_end is not None:
-        end = pd.Timestamp(observation_end)
+    start = _window_day(observation_start, "observation_start")
+    end = _window_day(observation_end, "observation_end")
+    if start is not None and end is not None and start > end:
+        raise ConfigError(f"observation_start {start.date()} is after observation_end "
+                          f"{end.date()}.")
+    if start is not None:
+        assign(frame["timestamp"] < start, "before_observation_start")
+    if end is not None:
         end_exclusive = end + pd.Timedelta(days=1) if end == end.normalize() else end
         assign(frame["timestamp"] >= end_exclusive, "after_observation_end")
     assign(frame["customer_id"].isna(), "missing_customer_id")
@@ -285,6 +289,20 @@ def clean_transactions(
     )
     _reconcile(result)
     return result
+
+
+def _window_day(value, name: str) -> pd.Timestamp | None:
+    """A window bound from the config as a naive Timestamp, or None."""
+    if value is None or value == "":
+        return None
+    try:
+        day = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        day = None
+    if day is None or day is pd.NaT or day.tzinfo is not None:
+        raise ConfigError(f"{name}={value!r} is not a date; write it as YYYY-MM-DD "
+                          "(local time, no time zone).")
+    return day
 
 
 def _is_cancellation(frame: pd.DataFrame, policy: CleaningPolicy) -> pd.Series:

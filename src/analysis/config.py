@@ -100,9 +100,10 @@ def load_run_config(path: str | Path | None) -> RunConfig:
                                                      for v in per_notebook.values()):
         raise ConfigError(f"{path}: `parameters` must map notebook names to parameter mappings.")
     run_name = str(raw.pop("run_name", "") or "")
-    for key in PATH_KEYS:
-        if raw.get(key):
-            raw[key] = str((path.parent / Path(raw[key]).expanduser()).resolve())
+    for parameters in (raw, *per_notebook.values()):
+        for key in PATH_KEYS:
+            if parameters.get(key):
+                parameters[key] = str((path.parent / Path(parameters[key]).expanduser()).resolve())
     return RunConfig(parameters=raw, notebooks=[n.removesuffix(".ipynb") for n in notebooks]
                      if notebooks else None, per_notebook=per_notebook, run_name=run_name,
                      path=path.resolve())

@@ -65,6 +65,7 @@ def notebook_parameters(path: Path) -> dict[str, dict]:
 
 def _plan(config: RunConfig, notebooks: list[Path], run_dir: Path) -> dict[Path, dict]:
     """Parameters for each notebook, after rejecting any that no notebook declares."""
+    Labels(config.parameters.get("language", "zh"))  # a wrong language fails before running
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     union = {name: spec for specs in declared.values() for name, spec in specs.items()}
     check_parameters(config.parameters, union, where="the selected notebooks")
@@ -171,21 +172,27 @@ def run_reports(
     language = config.parameters.get("language", "zh")
     result = RunResult(run_dir=run_dir, status="ok")
     started = time.time()
-    for i, (notebook, parameters) in enumerate(plans.items(), 1):
-        entry = {"name": notebook.stem, "status": "not run", "seconds": None,
-                 "html": f"{notebook.stem}.html", "executed": f"executed/{notebook.name}",
-                 "parameters": parameters}
-        result.notebooks.append(entry)
-        if result.status == "failed":
-            continue
-        echo(f"[{i}/{len(plans)}] {notebook.stem} ...")
-        entry.update(_execute(notebook, parameters, run_dir, language))
-        echo(f"[{i}/{len(plans)}] {notebook.stem}: {entry['status']} in {entry['seconds']:.1f} s")
-        if entry["status"] == "failed":
-            result.status, result.error = "failed", f"{notebook.stem}: {entry['error']}"
-    _write_run_json(result, config, run_id, started)
-    _write_index(result, run_id, language)
-    _point_latest(out, run_id)
+    try:
+        for i, (notebook, parameters) in enumerate(plans.items(), 1):
+            entry = {"name": notebook.stem, "status": "not run", "seconds": None,
+                     "html": f"{notebook.stem}.html", "executed": f"executed/{notebook.name}",
+                     "parameters": parameters}
+            result.notebooks.append(entry)
+            if result.status == "failed":
+                continue
+            echo(f"[{i}/{len(plans)}] {notebook.stem} ...")
+            entry.update(_execute(notebook, parameters, run_dir, language))
+            echo(f"[{i}/{len(plans)}] {notebook.stem}: {entry['status']} "
+                 f"in {entry['seconds']:.1f} s")
+            if entry["status"] == "failed":
+                result.status, result.error = "failed", f"{notebook.stem}: {entry['error']}"
+    except BaseException as exc:  # interrupted (Ctrl-C) or broken: the run folder still says so
+        result.status, result.error = "failed", f"run interrupted: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _write_run_json(result, config, run_id, started)
+        _write_index(result, run_id, language)
+        _point_latest(out, run_id)
     return result
 
 
@@ -201,10 +208,15 @@ def _execute(notebook: Path, parameters: dict, run_dir: Path, language: str) -> 
             progress_bar=False, cwd=str(notebook.parent), language="python")
     except papermill.PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # the kernel died (out of memory, os._exit) or would not start
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - tic
     if executed.is_file():
         title = f"{notebook.stem} · {Labels(language)('titles', 'index')}"
-        render_html(executed, run_dir / f"{notebook.stem}.html", title=title)
+        try:
+            render_html(executed, run_dir / f"{notebook.stem}.html", title=title)
+        except Exception as exc:  # a half-written notebook: keep the run's record intact
+            error = f"{error or ''} (HTML not rendered: {type(exc).__name__}: {exc})".strip()
     return {"status": status, "seconds": round(seconds, 2), "error": error}
 
 

@@ -339,7 +339,9 @@ def _summary_expr(lines, obs: pd.Timestamp, time_unit, time_mode, all_positive, 
     agg = agg.filter(agg.occasions > 0)
     if invoice:
         lines = lines.filter(lines.amount >= 0)
-        counts = lines.group_by("customer_id").aggregate(orders=lines.invoice.nunique())
+        # a purchase line without an invoice id still is an order: count its day instead
+        order = lines.invoice.cast("string").fill_null("day " + lines.day.cast("string"))
+        counts = lines.group_by("customer_id").aggregate(orders=order.nunique())
         agg = agg.drop("orders").inner_join(counts, "customer_id")
     tenure = ibis.date(obs.date()).delta(agg.first_day, unit="day")
     if by_day:
