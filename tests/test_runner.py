@@ -38,6 +38,8 @@ def test_run_writes_the_promised_files(demo_run):
     assert record["notebooks"][0]["status"] == "ok" and record["notebooks"][0]["seconds"] > 0
     assert record["data_fingerprint"].startswith("sha256:")
     assert record["parameters"]["demo_customers"] == 600
+    effective = record["notebooks"][0]["parameters"]
+    assert effective["demo_customers"] == 600 and effective["time_unit"] == "week"  # a default
     assert "pandas" in record["versions"] and "lifetimes" in record["versions"]
 
 
@@ -140,6 +142,8 @@ def test_own_data_with_mapping_customers_and_chinese_headers(tmp_path):
     assert ledger.loc["missing_customer_id", "rows"] == 1
     summary = pd.read_parquet(artifacts / "customer_summary.parquet")
     assert sorted(summary["customer_id"]) == [f"{i:04d}" for i in range(9)]
+    data = json.loads((artifacts / "data.json").read_text(encoding="utf-8"))
+    assert data["customers_fingerprint"].startswith("sha256:")
     headlines = json.loads((artifacts / "headlines.json").read_text(encoding="utf-8"))
     assert headlines["10-data-quality"]["potential_customers"]["value"] == 3
     html = (result.run_dir / "10-data-quality.html").read_text(encoding="utf-8")

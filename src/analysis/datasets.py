@@ -43,6 +43,8 @@ class Dataset:
         Ground truth for synthetic data (per-customer parameters), else None.
     parameters
         Generator parameters for synthetic data, else an empty dict.
+    customers_source
+        The customers file, when one was read.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Dataset:
     description: str = ""
     truth: pd.DataFrame | None = None
     parameters: dict = field(default_factory=dict)
+    customers_source: str = ""
 
 
 _CDNOW_FILES = {"cdnow": "CDNOW_master.txt", "cdnow-sample": "CDNOW_sample.txt"}

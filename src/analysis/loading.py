@@ -266,6 +266,7 @@ def load_inputs(
         data.customers = resolve_columns(table, customer_columns, source=customers,
                                          table="customers")
         data.customers = validate_customers(data.customers, source=customers)
+        data.customers_source = str(customers)
     elif data.customers is not None:
         if "source_row" not in data.customers:
             data.customers.insert(0, "source_row", range(1, len(data.customers) + 1))

@@ -356,8 +356,12 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
     source = Path(data.source)
     fingerprint = (fingerprint_file(source) if source.is_file()
                    else fingerprint_frame(data.transactions))
+    customers = Path(data.customers_source) if data.customers_source else None
     record = {"name": data.name, "source": data.source, "description": data.description,
               "fingerprint": fingerprint, "input_rows": result.input_rows,
+              "customers_source": str(customers) if customers else None,
+              "customers_fingerprint": (fingerprint_file(customers)
+                                        if customers and customers.is_file() else None),
               "cleaning": result.policy.to_dict(), "parameters": data.parameters}
     (report.artifacts / "data.json").write_text(
         json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")

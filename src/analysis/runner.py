@@ -15,6 +15,7 @@ which notebook failed and why.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import sys
@@ -84,6 +85,20 @@ def _plan(config: RunConfig, notebooks: list[Path], run_dir: Path) -> dict[Path,
             chosen["run_dir"] = str(run_dir.resolve())
         plans[nb] = chosen
     return plans
+
+
+def _effective(parameters: dict, specs: dict[str, dict]) -> dict:
+    """Every parameter a notebook ran with: the given values, else its declared defaults."""
+    effective = {}
+    for name, spec in specs.items():
+        if name in parameters:
+            effective[name] = parameters[name]
+        else:
+            try:
+                effective[name] = ast.literal_eval(spec["default"])
+            except (ValueError, SyntaxError):
+                effective[name] = spec["default"]
+    return effective
 
 
 def render_html(executed: Path, html: Path, *, title: str) -> None:
@@ -176,7 +191,7 @@ def run_reports(
         for i, (notebook, parameters) in enumerate(plans.items(), 1):
             entry = {"name": notebook.stem, "status": "not run", "seconds": None,
                      "html": f"{notebook.stem}.html", "executed": f"executed/{notebook.name}",
-                     "parameters": parameters}
+                     "parameters": _effective(parameters, notebook_parameters(notebook))}
             result.notebooks.append(entry)
             if result.status == "failed":
                 continue
