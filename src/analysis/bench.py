@@ -57,7 +57,7 @@ def run_summary_benchmark(
     seed: int = 7,
     out: str | Path | None = "reports/bench/summary.json",
     cache_dir: str | Path = "data/bench",
-    repeats: int = 3,
+    repeats: int = 5,
 ) -> dict:
     """Time the customer summary three ways and write the results as JSON.
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--customers", type=int, default=1_000_000, help="default 1000000")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per method (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per method (default 5)")
     parser.add_argument("--out", default="reports/bench/summary.json", help="JSON file")
     parser.add_argument("--cache-dir", default="data/bench", help="cached Parquet folder")
     args = parser.parse_args(argv)
