@@ -72,6 +72,7 @@ def test_html_has_no_code_and_no_customer_ids(demo_run):
         "customer_id"]
     assert not any(customer_id in html for customer_id in ids)
     assert "load_inputs" not in html and "import analysis" not in html
+    assert "PosixPath" not in html and "DataFrame" not in html  # no stray return values
     assert "Row ledger" in html and "<img" in html
     index = (demo_run.run_dir / "index.html").read_text(encoding="utf-8")
     assert 'href="10-data-quality.html"' in index and "Headline numbers" in index
