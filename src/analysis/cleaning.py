@@ -225,6 +225,11 @@ def clean_transactions(
     """
     if not isinstance(policy, CleaningPolicy):
         policy = CleaningPolicy.from_dict(policy)
+    start = _window_day(observation_start, "observation_start")
+    end = _window_day(observation_end, "observation_end")
+    if start is not None and end is not None and start > end:
+        raise ConfigError(f"observation_start {start.date()} is after observation_end "
+                          f"{end.date()}.")
     frame = transactions.copy()
     n = len(frame)
     reason = np.full(n, "", dtype=object)
@@ -257,11 +262,6 @@ def clean_transactions(
         assign(amount.eq(0), "zero_amount")
     if policy.negative_amounts == "exclude":
         assign(amount.lt(0) & ~cancel, "negative_amount")
-    start = _window_day(observation_start, "observation_start")
-    end = _window_day(observation_end, "observation_end")
-    if start is not None and end is not None and start > end:
-        raise ConfigError(f"observation_start {start.date()} is after observation_end "
-                          f"{end.date()}.")
     if start is not None:
         assign(frame["timestamp"] < start, "before_observation_start")
     if end is not None:
