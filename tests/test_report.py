@@ -65,8 +65,9 @@ def test_artifacts_round_trip(rpt, result):
     assert report.load_table(rpt, "ledger.csv")["rows"].sum() == 10
     metrics = {"period_start": "2024-01-01", "period_end": "2024-03-31", "customers": 3000,
                "repeat_share": 0.25}
-    report.save_headlines(rpt, "10-data-quality", metrics)
-    report.save_headlines(rpt, "20-segments", {**metrics, "customers": 5})
+    report.save_headlines(rpt, "10-data-quality", report.overview_headlines(rpt, metrics))
+    report.save_headlines(rpt, "20-segments",
+                          report.overview_headlines(rpt, {**metrics, "customers": 5}))
     saved = json.loads((rpt.artifacts / "headlines.json").read_text())
     assert saved["10-data-quality"]["customers"] == {
         "label": "purchasing customers", "text": "3,000", "value": 3000}

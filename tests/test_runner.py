@@ -28,9 +28,10 @@ def demo_run(tmp_path_factory):
 def test_run_writes_the_promised_files(demo_run):
     run_dir = demo_run.run_dir
     assert demo_run.status == "ok", demo_run.error
-    for name in ("index.html", "run.json", "10-data-quality.html",
+    for name in ("index.html", "run.json", "10-data-quality.html", "20-segments.html",
                  "executed/10-data-quality.ipynb", "artifacts/ledger.csv",
-                 "artifacts/customer_summary.parquet", "artifacts/transactions.parquet"):
+                 "artifacts/customer_summary.parquet", "artifacts/transactions.parquet",
+                 "artifacts/segments.parquet", "artifacts/segment_profiles.csv"):
         assert (run_dir / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
     record = json.loads((run_dir / "run.json").read_text())
@@ -66,14 +67,15 @@ def test_summary_artifact_matches_kept_transactions(demo_run):
 
 
 @pytest.mark.slow
-def test_html_has_no_code_and_no_customer_ids(demo_run):
-    html = (demo_run.run_dir / "10-data-quality.html").read_text(encoding="utf-8")
-    ids = pd.read_parquet(demo_run.run_dir / "artifacts" / "customer_summary.parquet")[
-        "customer_id"]
+@pytest.mark.parametrize("notebook, heading", [("10-data-quality", "Row ledger"),
+                                               ("20-segments", "RFM segments")])
+def test_html_has_no_code_and_no_customer_ids(demo_run, notebook, heading):
+    html = (demo_run.run_dir / f"{notebook}.html").read_text(encoding="utf-8")
+    ids = pd.read_parquet(demo_run.run_dir / "artifacts" / "segments.parquet")["customer_id"]
     assert not any(customer_id in html for customer_id in ids)
-    assert "load_inputs" not in html and "import analysis" not in html
+    assert "import analysis" not in html and "rp.setup_notebook" not in html
     assert "PosixPath" not in html and "DataFrame" not in html  # no stray return values
-    assert "Row ledger" in html and "<img" in html
+    assert heading in html and "<img" in html
     index = (demo_run.run_dir / "index.html").read_text(encoding="utf-8")
     assert 'href="10-data-quality.html"' in index and "Headline numbers" in index
 
@@ -179,3 +181,19 @@ def test_dead_kernel_is_recorded_as_a_failure(tmp_path):
     assert record["status"] == "failed"
     assert (result.run_dir / "index.html").is_file()
     assert (tmp_path / "runs" / "latest").resolve() == result.run_dir.resolve()
+
+
+@pytest.mark.slow
+def test_segments_cover_every_customer_once(demo_run):
+    artifacts = demo_run.run_dir / "artifacts"
+    segments = pd.read_parquet(artifacts / "segments.parquet")
+    summary = pd.read_parquet(artifacts / "customer_summary.parquet")
+    customers = pd.read_parquet(artifacts / "customers.parquet")
+    assert segments["customer_id"].is_unique
+    assert set(segments["customer_id"]) == set(summary["customer_id"]) | set(
+        customers["customer_id"])
+    profiles = pd.read_csv(artifacts / "segment_profiles.csv")
+    assert (profiles.groupby("scheme")["customers"].sum() == len(segments)).all()
+    assert {"rfm_score", "rfm_segment", "rfm_segment_cn8", "value_tier", "purchase_behaviour",
+            "lifecycle_stage", "matrix_cell", "region", "industry", "channel",
+            "store_id"} <= set(segments.columns)

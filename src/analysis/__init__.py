@@ -22,6 +22,7 @@ from analysis.errors import (
 )
 from analysis.loading import load_inputs, read_table
 from analysis.quality import overview_metrics, purchase_gaps, revenue_by_facet, revenue_by_month
+from analysis.rules import load_rules
 from analysis.summary import calibration_holdout_summary, customer_summary
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "customer_summary",
     "load_dataset",
     "load_inputs",
+    "load_rules",
     "overview_metrics",
     "prepare_transactions",
     "purchase_gaps",

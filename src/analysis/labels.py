@@ -41,7 +41,7 @@ class Labels:
             raise ConfigError(f"language must be one of {LANGUAGES}, not {language!r}.")
         self.language = language
 
-    def __call__(self, group: str, key: str, **fields) -> str:
+    def __call__(self, group: str, key: str, /, **fields) -> str:
         """The text for ``group.key``, formatted with ``fields``; the key itself if unknown."""
         entry = _catalogue().get(group, {}).get(key)
         if entry is None:

@@ -144,3 +144,120 @@ def plot_revenue_by_facet(
     ax.set(title=labels("plots", "revenue_by", facet=name), xlabel=labels("plots", "revenue"),
            ylabel="")
     return ax
+
+
+def plot_group_shares(
+    profiles: pd.DataFrame, scheme: str, *, order: list[str] | None = None,
+    labels: Labels | None = None, ax: Axes | None = None,
+) -> Axes:
+    """Paired bars per group of a scheme: share of customers against share of revenue.
+
+    Parameters
+    ----------
+    profiles
+        :func:`analysis.segments.segment_profiles` output.
+    scheme
+        Which scheme to draw (e.g. ``rfm_segment``).
+    order
+        Group keys top to bottom; default by revenue share.
+    """
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    table = profiles[profiles["scheme"] == scheme].set_index("group")
+    keys = order or list(table.sort_values("revenue_share").index[::-1])
+    keys = [k for k in keys if k in table.index]
+    table = table.loc[keys[::-1]]
+    y = np.arange(len(table))
+    ax.barh(y + 0.2, table["share"], height=0.4, color=_MUTED, label=labels("columns", "customers"))
+    ax.barh(y - 0.2, table["revenue_share"].fillna(0), height=0.4, color=_COLOR,
+            label=labels("columns", "revenue_share"))
+    ax.set_yticks(y, [labels(scheme, k) for k in table.index])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    ax.set(title=labels("schemes", scheme), xlabel="", ylabel="")
+    return ax
+
+
+def plot_rf_heatmap(
+    grid: pd.DataFrame, *, labels: Labels | None = None, ax: Axes | None = None
+) -> Axes:
+    """Heatmap of mean revenue per customer by recency score (rows) and frequency score.
+
+    Parameters
+    ----------
+    grid
+        :func:`analysis.segments.rf_grid` output (``r_score``, ``f_score``, ``customers``,
+        ``mean_revenue``).
+    """
+    import seaborn as sns
+
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    table = grid.pivot(index="r_score", columns="f_score", values="mean_revenue").sort_index(
+        ascending=False)
+    sns.heatmap(table, ax=ax, cmap="Blues", annot=True, fmt=",.0f", cbar=False,
+                annot_kws={"fontsize": "small"})
+    ax.set(title=labels("plots", "rf_heatmap"), xlabel=labels("plots", "f_score"),
+           ylabel=labels("plots", "r_score"))
+    return ax
+
+
+def plot_customer_matrix(
+    profiles: pd.DataFrame, *, labels: Labels | None = None, ax: Axes | None = None
+) -> Axes:
+    """The value × loyalty matrix: each cell's share of customers and of revenue.
+
+    Parameters
+    ----------
+    profiles
+        :func:`analysis.segments.segment_profiles` rows of scheme ``matrix_cell``.
+    """
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    table = profiles[(profiles["scheme"] == "matrix_cell")
+                     & (profiles["group"] != "no_purchase")].copy()
+    parts = table["group"].str.extract(r"(?P<value>\w+?)_value_(?P<loyalty>\w+?)_loyalty")
+    table = pd.concat([table, parts], axis=1)
+    order = [lv for lv in ("low", "mid", "high") if lv in set(parts["value"])
+             or lv in set(parts["loyalty"])]
+    grid = table.pivot(index="value", columns="loyalty", values="revenue_share").reindex(
+        index=order[::-1], columns=order)
+    top = max(0.01, float(grid.max().max()))
+    ax.imshow(grid.to_numpy(dtype=float), cmap="Blues", vmin=0, vmax=top)
+    cells = table.set_index(["value", "loyalty"])
+    for i, value in enumerate(grid.index):
+        for j, loyalty in enumerate(grid.columns):
+            if (value, loyalty) not in cells.index:
+                continue
+            cell = cells.loc[(value, loyalty)]
+            name = labels("matrix_cell", cell["group"]).split("（")[0].split(" (")[0]
+            dark = cell["revenue_share"] > 0.6 * top  # white text on the dark cells
+            ax.text(j, i, f"{name}\n{cell['share']:.0%} · {cell['revenue_share']:.0%}",
+                    ha="center", va="center", color="white" if dark else "black")
+    ax.set_xticks(range(len(grid.columns)), [labels("plots", f"level_{c}") for c in grid.columns])
+    ax.set_yticks(range(len(grid.index)), [labels("plots", f"level_{c}") for c in grid.index])
+    ax.set(title=labels("plots", "matrix_title"), xlabel=labels("plots", "loyalty"),
+           ylabel=labels("plots", "value"))
+    return ax
+
+
+def plot_lifecycle(
+    profiles: pd.DataFrame, *, labels: Labels | None = None, ax: Axes | None = None
+) -> Axes:
+    """Customers per lifecycle stage, in lifecycle order, with their revenue share."""
+    labels = labels or Labels("en")
+    ax = _axes(ax)
+    order = ["potential", "new", "active", "returning", "loyal", "at_risk", "churned"]
+    table = profiles[profiles["scheme"] == "lifecycle_stage"].set_index("group").reindex(order)
+    table = table.dropna(subset=["customers"])
+    x = np.arange(len(table))
+    ax.bar(x, table["customers"], color=_COLOR)
+    for xi, (count, share) in enumerate(zip(table["customers"], table["revenue_share"],
+                                            strict=True)):
+        ax.annotate(f"{share:.0%}" if pd.notna(share) else "", (xi, count), xytext=(0, 2),
+                    textcoords="offset points", ha="center", fontsize="small")
+    ax.set_xticks(x, [labels("lifecycle_stage", k) for k in table.index], rotation=30,
+                  ha="right")
+    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.set(title=labels("plots", "lifecycle_title"), xlabel="", ylabel=labels("plots", "customers"))
+    return ax

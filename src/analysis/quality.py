@@ -22,8 +22,8 @@ def purchase_gaps(transactions: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     transactions
-        Cleaned lines with ``customer_id``, ``timestamp`` and ``amount``. Lines with
-        amount ≤ 0 (netted cancellations) are not purchases.
+        Cleaned lines with ``customer_id``, ``timestamp`` and ``amount``. Lines with a
+        negative amount (netted cancellations) are not purchases, as in the customer summary.
 
     Returns
     -------
@@ -31,7 +31,7 @@ def purchase_gaps(transactions: pd.DataFrame) -> pd.DataFrame:
         One row per repeat purchase day: ``gap_days`` (int, ≥ 1) and ``repeat_number``
         (1 for a customer's first repeat purchase, 2 for the second, ...).
     """
-    bought = transactions.loc[transactions["amount"].to_numpy() > 0, ["customer_id", "timestamp"]]
+    bought = transactions.loc[transactions["amount"].to_numpy() >= 0, ["customer_id", "timestamp"]]
     days = (
         bought.assign(day=bought["timestamp"].dt.normalize())[["customer_id", "day"]]
         .drop_duplicates()

@@ -36,7 +36,9 @@ __all__ = [
     "narrate_distributions",
     "save_table",
     "load_table",
+    "load_cleaned",
     "save_headlines",
+    "overview_headlines",
     "show_provenance",
 ]
 
@@ -307,18 +309,38 @@ def load_table(report: Report, name: str) -> pd.DataFrame:
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
-def save_headlines(report: Report, notebook: str, metrics: dict) -> Path:
-    """Record a notebook's headline numbers for the run index (``artifacts/headlines.json``).
+def load_cleaned(report: Report) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """The data-quality notebook's hand-off: summary, kept transactions, customers (or None).
 
-    Each entry keeps the raw ``value`` and how the report shows it (``label``, ``text``).
+    The summary's ``attrs`` come back with ``observation_end`` as a Timestamp.
     """
-    path = report.artifacts / "headlines.json"
-    existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    existing[notebook] = {
+    summary = load_table(report, "customer_summary.parquet")
+    if "observation_end" in summary.attrs:
+        summary.attrs["observation_end"] = pd.Timestamp(summary.attrs["observation_end"])
+    transactions = load_table(report, "transactions.parquet")
+    has_customers = (report.artifacts / "customers.parquet").is_file()
+    customers = load_table(report, "customers.parquet") if has_customers else None
+    return summary, transactions, customers
+
+
+def overview_headlines(report: Report, metrics: dict) -> dict:
+    """Headline entries (``label``, ``text``, ``value``) of the data-quality overview."""
+    return {
         key: {"label": label, "text": text,
               "value": metrics.get(key, [metrics.get("period_start"), metrics.get("period_end")])}
         for key, label, text in _formatted_metrics(report.labels, metrics)
     }
+
+
+def save_headlines(report: Report, notebook: str, entries: dict) -> Path:
+    """Record a notebook's headline numbers for the run index (``artifacts/headlines.json``).
+
+    ``entries`` maps a key to ``{"label": ..., "text": ..., "value": ...}``: how the index
+    shows it and the raw value.
+    """
+    path = report.artifacts / "headlines.json"
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    existing[notebook] = entries
     path.write_text(json.dumps(existing, ensure_ascii=False, indent=2, default=str),
                     encoding="utf-8")
     return path

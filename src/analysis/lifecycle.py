@@ -1,0 +1,387 @@
+"""Lifecycle stages (客户生命周期), judged against each customer's own purchase rhythm.
+
+:func:`lifecycle_stages` gives every customer exactly one stage. Thresholds are the
+``lifecycle`` rules (``rules/lifecycle.yaml``; per-run overrides through ``rules=``). All days
+are calendar days; a *purchase day* is a day with a line of amount >= 0 (as in
+:func:`analysis.summary.customer_summary`; several purchases on one day are one occasion) and a
+*gap* is the number of days between two consecutive purchase days of a customer.
+
+**Rhythm.** A repeat buyer with ``n >= 1`` gaps whose median is ``m`` has the typical gap
+
+    typical = (n * m + k * P) / (n + k)
+
+with ``k = rhythm.prior_gaps`` and ``P`` the population gap: the median over repeat buyers of
+their own median gap (each customer counts once, however often they buy). One gap moves the
+estimate only part of the way from ``P``; many gaps make it the customer's own median. Then
+
+    at_risk_after = clip(rhythm.at_risk_multiple * typical, at_risk_min_days, at_risk_max_days)
+    churned_after = clip(rhythm.churned_multiple * typical, churned_min_days, churned_max_days)
+
+(bounds from ``bounds``). A one-time buyer has no rhythm (``typical_gap_days`` is NaN): their
+thresholds are the ``one_time.at_risk_quantile`` and ``one_time.churned_quantile`` quantiles of
+the repeat buyers' first gaps (first to second purchase day), within the same bounds. With fewer
+than ``population.min_repeat_customers`` repeat buyers, ``P = population.default_gap_days`` and
+the one-time thresholds are the rhythm multiples of it. The population values are those of the
+whole history up to ``observation_end`` (``attrs`` of the result records them).
+
+**Returned** (回流): the customer has at least two purchase days and the gap before their last
+purchase day is longer than the ``churned_after`` they had *before* that gap: the formula
+above applied to their earlier gaps only (``n - 1`` gaps, their median; with none, the one-time
+threshold). It is a fact about the last purchase, also shown for customers now lapsing again.
+
+**Stages**, first match wins (``days_since_last`` = observation_end - last purchase day,
+``tenure`` = observation_end - first purchase day):
+
+1. ``potential`` (潜在): in the customers table, no purchase;
+2. ``churned`` (流失): ``days_since_last > churned_after``;
+3. ``at_risk`` (流失风险): ``days_since_last > at_risk_after``;
+4. ``returning`` (回流): ``returned``;
+5. ``new`` (新客): ``tenure < new_days`` and at most ``new_max_purchase_days`` purchase days;
+6. ``loyal`` (忠诚): ``orders >= loyal_orders`` and ``tenure >= loyal_days``;
+7. ``active`` (活跃): everyone else who bought.
+
+Everything is array arithmetic on one sorted (customer, day) array: no loop per customer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import ConfigError, DataContractError
+from analysis.rules import load_rules
+from analysis.value import (
+    _check_summary,
+    _concat_ids,
+    _number,
+    _positions,
+    potential_customers,
+)
+
+__all__ = ["LIFECYCLE_STAGES", "lifecycle_stages"]
+
+#: Lifecycle stage keys, in the order of the customer's journey.
+LIFECYCLE_STAGES = ("potential", "new", "active", "loyal", "at_risk", "churned", "returning")
+_CODE = {stage: code for code, stage in enumerate(LIFECYCLE_STAGES)}
+_SUMMARY_COLUMNS = ("customer_id", "first_purchase", "last_purchase", "orders")
+
+
+def lifecycle_stages(
+    summary: pd.DataFrame,
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame | None = None,
+    *,
+    rules: dict | None = None,
+    observation_end: str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Lifecycle stage of each customer: potential, new, active, loyal, at risk, churned, returning.
+
+    Parameters
+    ----------
+    summary
+        :func:`~analysis.summary.customer_summary` output; reads ``customer_id``,
+        ``first_purchase``, ``last_purchase``, ``orders`` and ``attrs["observation_end"]``.
+    transactions
+        The cleaned lines the summary was built from: ``customer_id``, ``timestamp``
+        (datetime64), ``amount`` (negative lines are netted refunds, not purchases).
+    customers
+        Optional customers table with ``customer_id``; its customers with no purchase are added
+        as ``potential``.
+    rules
+        Overrides of the ``lifecycle`` rules, e.g. ``{"rhythm": {"at_risk_multiple": 3}}``.
+    observation_end
+        The day the stages are judged on. Default: ``summary.attrs["observation_end"]``, else
+        the last purchase day in the summary. Lines after it are ignored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary's customers in its order, then the potential customers: ``customer_id``,
+        ``lifecycle_stage`` (categorical, categories :data:`LIFECYCLE_STAGES`),
+        ``days_since_last``, ``typical_gap_days`` (NaN for one-time buyers),
+        ``at_risk_after_days``, ``churned_after_days`` (float; NaN for potential customers) and
+        ``returned`` (bool). ``attrs``: ``observation_end``, ``population_gap_days``,
+        ``one_time_at_risk_days``, ``one_time_churned_days`` (before the bounds),
+        ``repeat_customers`` and ``population_source`` (``"data"`` or ``"default"``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown rule or a value out of range; an ``observation_end`` before a purchase in the
+        summary.
+    DataContractError
+        A column is missing, or the transactions do not match the summary (a customer's first
+        or last purchase day differs).
+    InsufficientDataError
+        ``summary`` is empty.
+
+    Examples
+    --------
+    >>> lines = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+    ...     "timestamp": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-03-20"]),
+    ...     "amount": [10.0, 20.0, 15.0, 30.0]})
+    >>> from analysis.summary import customer_summary
+    >>> summary = customer_summary(lines, observation_end="2024-04-01")
+    >>> lifecycle_stages(summary, lines)["lifecycle_stage"].tolist()
+    ['active', 'new']
+    """
+    rule = _lifecycle_rules(rules)
+    _check_summary(summary, _SUMMARY_COLUMNS)
+    _check_transactions(transactions)
+    ids = summary["customer_id"]
+    first, last = (_days(summary[c]) for c in ("first_purchase", "last_purchase"))
+    obs = _observation_end(summary, observation_end, int(last.max()))
+    customer, day = _purchase_days(transactions, ids, obs)
+    rhythm = _rhythm(customer, day, len(ids), rule)
+    _check_match(summary, first, last, rhythm)
+    since = (obs - last).astype(float)
+    tenure = obs - first
+    new = (tenure < rule["new_days"]) & (rhythm["n_days"] <= rule["new_max_purchase_days"])
+    loyal = (summary["orders"].to_numpy() >= rule["loyal_orders"]) & (tenure >= rule["loyal_days"])
+    conditions = [
+        since > rhythm["churned_after"],
+        since > rhythm["at_risk_after"],
+        rhythm["returned"],
+        new,
+        loyal,
+    ]
+    stages = ("churned", "at_risk", "returning", "new", "loyal")
+    codes = np.select(conditions, [_CODE[s] for s in stages], default=_CODE["active"])
+    potential = potential_customers(summary, customers)
+    extra = len(potential)
+    nan = np.full(extra, np.nan)
+    out = pd.DataFrame({
+        "customer_id": _concat_ids(summary["customer_id"], potential),
+        "lifecycle_stage": pd.Categorical.from_codes(
+            np.concatenate([codes, np.full(extra, _CODE["potential"])]),
+            categories=list(LIFECYCLE_STAGES),
+        ),
+        "days_since_last": np.concatenate([since, nan]),
+        "typical_gap_days": np.concatenate([rhythm["typical"], nan]),
+        "at_risk_after_days": np.concatenate([rhythm["at_risk_after"], nan]),
+        "churned_after_days": np.concatenate([rhythm["churned_after"], nan]),
+        "returned": np.concatenate([rhythm["returned"], np.zeros(extra, dtype=bool)]),
+    })  # fmt: skip
+    out.attrs = {"observation_end": pd.Timestamp(obs, unit="D"), **rhythm["population"]}
+    return out
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    """Datetimes as whole days since 1970-01-01 (int64); NaT as the smallest int64."""
+    stamps = values.to_numpy()
+    if stamps.dtype.kind != "M":
+        stamps = pd.to_datetime(values).to_numpy()
+    unit, count = np.datetime_data(stamps.dtype)
+    per_day = np.timedelta64(1, "D") // np.timedelta64(count, unit)
+    days = stamps.view(np.int64) // per_day  # floor; numpy's astype("datetime64[D]") is 50x slower
+    days[np.isnat(stamps)] = np.iinfo(np.int64).min
+    return days
+
+
+def _observation_end(summary: pd.DataFrame, value, last_purchase: int) -> int:
+    """The observation end as a day number, checked against the summary's last purchase."""
+    if value is None:
+        value = summary.attrs.get("observation_end")
+        if value is None:
+            return last_purchase
+    try:
+        day = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"observation_end={value!r} is not a date; write it as 'YYYY-MM-DD'."
+        ) from exc
+    if day is pd.NaT or day.tzinfo is not None:
+        raise ConfigError(f"observation_end={value!r} must be a date without a time zone.")
+    obs = int(np.datetime64(day.normalize(), "D").astype(np.int64))
+    if obs < last_purchase:
+        latest = np.datetime64(last_purchase, "D")
+        raise ConfigError(
+            f"observation_end {day.date()} is before the last purchase in the summary "
+            f"({latest}); recompute the summary with customer_summary(..., "
+            f"observation_end='{day.date()}') or choose a later day."
+        )
+    return obs
+
+
+def _check_transactions(transactions: pd.DataFrame) -> None:
+    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in transactions]
+    if missing:
+        present = ", ".join(map(str, transactions.columns))
+        raise DataContractError(
+            f"has no column {', '.join(map(repr, missing))}. Columns present: {present}.",
+            source="the transactions",
+            hint="pass the cleaned lines (CleaningResult.transactions) the summary was built from.",
+        )
+
+
+def _purchase_days(transactions: pd.DataFrame, ids: pd.Series, obs: int):
+    """Unique purchase days up to ``obs`` of the customers in ``ids``, sorted by (customer, day).
+
+    Returns the customer's position in ``ids`` and the day number, both int64 arrays.
+    """
+    code = _positions(transactions["customer_id"], ids)
+    day = _days(transactions["timestamp"])
+    amount = transactions["amount"].to_numpy(dtype=float)
+    keep = (code >= 0) & (amount >= 0) & (day <= obs) & (day > np.iinfo(np.int64).min)
+    code, day = code[keep].astype(np.int64), day[keep]
+    if not len(day):
+        return code, day
+    low = day.min()
+    span = int(day.max() - low) + 1
+    key = np.sort(code * span + (day - low))  # numpy's sort beats pandas' hash unique here
+    key = key[np.r_[True, key[1:] != key[:-1]]]
+    return key // span, key % span + low
+
+
+def _group_median(group: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Count and median of ``values`` (non-negative ints) per group number 0..n-1."""
+    counts = np.bincount(group, minlength=n)
+    median = np.full(n, np.nan)
+    if not len(values):
+        return counts, median
+    width = int(values.max()) + 1
+    ordered = np.sort(group * width + values) % width
+    start = np.cumsum(counts) - counts
+    has = counts > 0
+    low = start[has] + (counts[has] - 1) // 2
+    high = start[has] + counts[has] // 2
+    median[has] = (ordered[low] + ordered[high]) / 2
+    return counts, median
+
+
+def _thresholds(n, median, population: dict, rule: dict):
+    """Typical gap, at-risk and churned thresholds (days) from ``n`` gaps with ``median``."""
+    k, bounds = rule["rhythm"]["prior_gaps"], rule["bounds"]
+    has = n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        typical = (n * np.nan_to_num(median) + k * population["population_gap_days"]) / (n + k)
+    typical = np.where(has, typical, np.nan)
+    limits = {}
+    for name in ("at_risk", "churned"):
+        days = np.where(
+            has,
+            rule["rhythm"][f"{name}_multiple"] * typical,
+            population[f"one_time_{name}_days"],
+        )
+        limits[name] = np.clip(days, bounds[f"{name}_min_days"], bounds[f"{name}_max_days"])
+    return typical, limits["at_risk"], limits["churned"]
+
+
+def _rhythm(customer: np.ndarray, day: np.ndarray, n: int, rule: dict) -> dict:
+    """Per customer (0..n-1): purchase days, first/last day, rhythm thresholds, returned."""
+    n_days = np.bincount(customer, minlength=n)
+    end = np.cumsum(n_days)
+    has_days = n_days > 0
+    first_day = np.full(n, np.iinfo(np.int64).min)
+    last_day = first_day.copy()
+    first_day[has_days] = day[(end - n_days)[has_days]]
+    last_day[has_days] = day[end[has_days] - 1]
+    same = customer[1:] == customer[:-1]
+    gap, owner = np.diff(day)[same], customer[1:][same]  # in time order within each customer
+    n_gaps, median = _group_median(owner, gap, n)
+    is_first = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else np.zeros(0, bool)
+    is_last = np.r_[owner[1:] != owner[:-1], True] if len(owner) else np.zeros(0, bool)
+    population = _population(median[n_gaps > 0], gap[is_first], rule)
+    typical, at_risk, churned = _thresholds(n_gaps, median, population, rule)
+    n_before, median_before = _group_median(owner[~is_last], gap[~is_last], n)
+    _, _, churned_before = _thresholds(n_before, median_before, population, rule)
+    last_gap = np.full(n, -1)
+    last_gap[owner[is_last]] = gap[is_last]
+    returned = (n_gaps > 0) & (last_gap > churned_before)
+    return dict(
+        n_days=n_days, first_day=first_day, last_day=last_day, typical=typical,
+        at_risk_after=at_risk, churned_after=churned, returned=returned, population=population,
+    )  # fmt: skip
+
+
+def _population(own_medians: np.ndarray, first_gaps: np.ndarray, rule: dict) -> dict:
+    """Population gap and the one-time buyers' thresholds (before the bounds)."""
+    repeat = len(own_medians)
+    if repeat >= rule["population"]["min_repeat_customers"]:
+        gap, source = float(np.median(own_medians)), "data"
+        at_risk = float(np.quantile(first_gaps, rule["one_time"]["at_risk_quantile"]))
+        churned = float(np.quantile(first_gaps, rule["one_time"]["churned_quantile"]))
+    else:
+        gap, source = float(rule["population"]["default_gap_days"]), "default"
+        at_risk = rule["rhythm"]["at_risk_multiple"] * gap
+        churned = rule["rhythm"]["churned_multiple"] * gap
+    return {
+        "population_gap_days": gap,
+        "one_time_at_risk_days": at_risk,
+        "one_time_churned_days": churned,
+        "repeat_customers": repeat,
+        "population_source": source,
+    }
+
+
+def _check_match(summary: pd.DataFrame, first: np.ndarray, last: np.ndarray, rhythm: dict) -> None:
+    """The transactions must give each summary customer the same first and last purchase day."""
+    bad = (rhythm["n_days"] == 0) | (rhythm["first_day"] != first) | (rhythm["last_day"] != last)
+    if bad.any() and summary["customer_id"].duplicated().any():
+        raise DataContractError(
+            "has a customer_id more than once.",
+            source="the customer summary",
+            hint="pass the output of analysis.customer_summary (one row per customer).",
+        )
+    if bad.any():
+        raise DataContractError(
+            f"do not match the customer summary: {int(bad.sum()):,} customer(s) have another "
+            "first or last purchase day in the transactions (or none).",
+            source="the transactions",
+            hint="pass the cleaned lines the summary was built from, with the same "
+            "observation_end.",
+        )
+
+
+def _lifecycle_rules(overrides: dict | None) -> dict:
+    """The ``lifecycle`` rules with ``overrides`` merged in, validated."""
+    rules = load_rules("lifecycle", overrides)
+    where = "segment_rules.lifecycle"
+    for section in ("rhythm", "one_time", "population", "bounds"):
+        if not isinstance(rules[section], dict):
+            raise ConfigError(
+                f"{where}.{section} must be a mapping of rules, got {rules[section]!r}."
+            )
+    for key in ("new_days", "new_max_purchase_days", "loyal_orders"):
+        _number(rules, key, where, low=1, integer=True)
+    _number(rules, "loyal_days", where, low=0, integer=True)
+    rhythm, one_time = rules["rhythm"], rules["one_time"]
+    _number(rhythm, "prior_gaps", f"{where}.rhythm", low=0.0)
+    _number(rhythm, "at_risk_multiple", f"{where}.rhythm", low=0.0, low_open=True)
+    _number(rhythm, "churned_multiple", f"{where}.rhythm", low=0.0, low_open=True)
+    for key in ("at_risk_quantile", "churned_quantile"):
+        _number(one_time, key, f"{where}.one_time", low=0.0, high=1.0)
+    _number(rules["population"], "min_repeat_customers", f"{where}.population", low=1, integer=True)
+    _number(rules["population"], "default_gap_days", f"{where}.population", low=0.0, low_open=True)
+    bounds = rules["bounds"]
+    for key in bounds:
+        _number(bounds, key, f"{where}.bounds", low=0.0)
+    at_risk_first = "a customer is at risk before being churned"
+    pairs = [  # (section, smaller, larger, strictly, why)
+        ("rhythm", "at_risk_multiple", "churned_multiple", True, at_risk_first),
+        ("one_time", "at_risk_quantile", "churned_quantile", True, at_risk_first),
+        (
+            "bounds",
+            "at_risk_min_days",
+            "at_risk_max_days",
+            False,
+            "no value fits a minimum above the maximum",
+        ),
+        (
+            "bounds",
+            "churned_min_days",
+            "churned_max_days",
+            False,
+            "no value fits a minimum above the maximum",
+        ),
+        ("bounds", "at_risk_min_days", "churned_min_days", False, at_risk_first),
+        ("bounds", "at_risk_max_days", "churned_max_days", False, at_risk_first),
+    ]
+    for name, small, large, strict, why in pairs:
+        a, b = rules[name][small], rules[name][large]
+        if a > b or (strict and a == b):
+            relation = "smaller than" if strict else "at most"
+            raise ConfigError(
+                f"{where}.{name}: {small} ({a}) must be {relation} {large} ({b}); {why}."
+            )
+    return rules

@@ -1,0 +1,149 @@
+"""What the segments notebook shows: profile tables, charts and plain-language readings.
+
+Text comes from ``labels.yaml`` in the run's language; tables carry no customer identifier.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis import plotting
+from analysis.report import Report, _display, _left_align, _markdown
+
+__all__ = ["show_profiles", "narrate_scheme", "plot_segment_overview", "plot_other_schemes",
+           "show_facets", "narrate_matrix", "narrate_lifecycle", "headline_numbers"]
+
+
+def show_profiles(report: Report, profiles: pd.DataFrame, scheme: str):
+    """One scheme's profile table, translated, largest revenue share first."""
+    labels = report.labels
+    table = profiles[profiles["scheme"] == scheme].drop(columns="scheme")
+    table = table.sort_values("revenue_share", ascending=False)
+    table["group"] = table["group"].map(lambda k: labels(scheme, k))
+    names = {"group": labels("schemes", scheme), **labels.mapping("columns"),
+             **labels.mapping("profile")}
+    table = table.rename(columns=names)
+    formats = {names["customers"]: "{:,}", names["share"]: "{:.1%}",
+               names["revenue"]: "{:,.0f}", names["revenue_share"]: "{:.1%}",
+               names["average_order_value"]: "{:,.2f}", names["orders"]: "{:,}",
+               names["median_recency_days"]: "{:.0f}"}
+    styled = table.style.format(formats, na_rep="–")
+    _display(_markdown(f"### {labels('schemes', scheme)}"))
+    return _left_align(styled, [names["group"]])
+
+
+def narrate_scheme(report: Report, profiles: pd.DataFrame, scheme: str, *, top: int = 3):
+    """The groups that carry the most revenue, each with its share of customers and revenue."""
+    labels = report.labels
+    table = profiles[profiles["scheme"] == scheme].sort_values("revenue_share", ascending=False)
+    lines = [labels("narrative", "segment_line", group=labels(scheme, row.group),
+                    share=row.share, revenue_share=row.revenue_share)
+             for row in table.head(top).itertuples()]
+    joiner = "；" if report.language == "zh" else "; "
+    return _markdown(joiner.join(lines) + ("。" if report.language == "zh" else "."))
+
+
+def plot_segment_overview(report: Report, profiles: pd.DataFrame, grid: pd.DataFrame):
+    """Four panels: RFM segments, the R × F heatmap, the customer matrix, lifecycle stages."""
+    labels = report.labels
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    plotting.plot_group_shares(profiles, "rfm_segment", labels=labels, ax=axes[0, 0])
+    plotting.plot_rf_heatmap(grid, labels=labels, ax=axes[0, 1])
+    plotting.plot_customer_matrix(profiles, labels=labels, ax=axes[1, 0])
+    plotting.plot_lifecycle(profiles, labels=labels, ax=axes[1, 1])
+    return fig
+
+
+def plot_other_schemes(report: Report, profiles: pd.DataFrame):
+    """Share of customers and revenue for the Chinese 8 classes, value tiers and behaviour."""
+    labels = report.labels
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for ax, scheme in zip(axes, ("rfm_segment_cn8", "value_tier", "purchase_behaviour"),
+                          strict=True):
+        plotting.plot_group_shares(profiles, scheme, labels=labels, ax=ax)
+    return fig
+
+
+def show_facets(report: Report, facet_profiles: dict[str, pd.DataFrame], scheme: str, *,
+                top: int = 10):
+    """Share of each facet value's customers in each group of a scheme (rows: facet values,
+    the ``top`` largest of each facet)."""
+    labels = report.labels
+    shown = []
+    for facet, table in facet_profiles.items():
+        part = table[table["scheme"] == scheme]
+        if part.empty:
+            continue
+        mix = part.pivot_table(index=facet, columns="group", values="customers", aggfunc="sum",
+                               fill_value=0)
+        mix = mix.loc[mix.sum(axis=1).sort_values(ascending=False).index[:top]]
+        mix = mix.div(mix.sum(axis=1), axis=0)
+        mix.columns = [labels(scheme, c) for c in mix.columns]
+        mix.index = [f"{labels('facets', facet)}: {v}" for v in mix.index]
+        shown.append(mix)
+    if not shown:
+        return _markdown(labels("narrative", "no_facets"))
+    table = pd.concat(shown)
+    return table.style.format("{:.0%}").background_gradient(cmap="Blues", axis=None)
+
+
+def narrate_matrix(report: Report, basis: dict, profiles: pd.DataFrame):
+    """The matrix basis in words and the core cell's weight."""
+    labels = report.labels
+    core = profiles[(profiles["scheme"] == "matrix_cell")
+                    & (profiles["group"] == "high_value_high_loyalty")]
+    text = labels("narrative", "matrix_basis", value=labels("profile", basis["value"]),
+                  loyalty=labels("profile", basis["loyalty"]), size=basis["size"])
+    if not core.empty:
+        text += " " + labels("narrative", "segment_line",
+                             group=labels("matrix_cell", "high_value_high_loyalty"),
+                             share=core["share"].iloc[0],
+                             revenue_share=core["revenue_share"].iloc[0])
+        text += "。" if report.language == "zh" else "."
+    return _markdown(text)
+
+
+def narrate_lifecycle(report: Report, profiles: pd.DataFrame, segment_rules: dict | None = None):
+    """Returning, at-risk and churned customers in words, with the rhythm rule stated.
+
+    ``segment_rules`` are the run's overrides (the lifecycle rules actually used are read from
+    them and the defaults)."""
+    from analysis.rules import load_rules
+
+    rules = load_rules("lifecycle", (segment_rules or {}).get("lifecycle"))
+    labels = report.labels
+    table = profiles[profiles["scheme"] == "lifecycle_stage"].set_index("group")
+    count = {k: int(table["customers"].get(k, 0)) for k in ("returning", "at_risk", "churned")}
+    share = {k: float(table["revenue_share"].get(k, 0) or 0) for k in count}
+    return _markdown(labels("narrative", "lifecycle", **{f"{k}_n": v for k, v in count.items()},
+                            **{f"{k}_share": v for k, v in share.items()},
+                            at_risk_multiple=rules["rhythm"]["at_risk_multiple"],
+                            churn_multiple=rules["rhythm"]["churned_multiple"]))
+
+
+
+def headline_numbers(report: Report, profiles: pd.DataFrame) -> dict:
+    """Headline entries for the run index: the top RFM segment, VIPs, returning and at risk."""
+    labels = report.labels
+    entries = {}
+
+    def entry(scheme: str, group: str) -> None:
+        row = profiles[(profiles["scheme"] == scheme) & (profiles["group"] == group)]
+        if row.empty:
+            return
+        share, revenue_share = float(row["share"].iloc[0]), float(row["revenue_share"].iloc[0])
+        entries[f"{scheme}:{group}"] = {
+            "label": labels(scheme, group),
+            "text": labels("narrative", "headline_share", customers=int(row["customers"].iloc[0]),
+                           share=share, revenue_share=revenue_share),
+            "value": {"customers": int(row["customers"].iloc[0]), "share": share,
+                      "revenue_share": revenue_share}}
+
+    rfm = profiles[profiles["scheme"] == "rfm_segment"].sort_values("revenue_share")
+    if len(rfm):
+        entry("rfm_segment", rfm["group"].iloc[-1])
+    entry("value_tier", "vip")
+    for stage in ("returning", "at_risk", "churned"):
+        entry("lifecycle_stage", stage)
+    return entries

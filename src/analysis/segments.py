@@ -1,0 +1,272 @@
+"""Every classification scheme in one table, the customer matrix, facets and segment profiles.
+
+:func:`segment_customers` puts every customer analysed — purchasing customers from the summary
+plus *potential* customers from the customers table — into exactly one group per scheme:
+
+``rfm_score``, ``rfm_segment``, ``rfm_segment_cn8``
+    :mod:`analysis.rfm` (potential customers: ``no_purchase``).
+``value_tier``, ``purchase_behaviour``, ``lifecycle_stage``
+    :mod:`analysis.value` and :mod:`analysis.lifecycle`.
+``matrix_cell``
+    :func:`customer_matrix`: value × loyalty (potential customers: ``no_purchase``).
+facets
+    ``region``, ``industry``, ``channel``, ``store_id`` where the data has them.
+
+:func:`segment_profiles` then says what each group is worth. Rules come from
+``analysis/rules/*.yaml``; a run overrides them with ``segment_rules: {scheme: {...}}``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import ConfigError, InsufficientDataError
+from analysis.rules import load_rules
+
+__all__ = [
+    "SCHEMES",
+    "FACETS",
+    "customer_matrix",
+    "customer_facets",
+    "segment_customers",
+    "segment_profiles",
+    "rf_grid",
+]
+
+#: Scheme columns of the segments table, in report order.
+SCHEMES = ("rfm_segment", "rfm_segment_cn8", "value_tier", "purchase_behaviour",
+           "lifecycle_stage", "matrix_cell")
+#: Customer attributes every profile can be broken down by.
+FACETS = ("region", "industry", "channel", "store_id")
+NO_PURCHASE = "no_purchase"
+_LEVELS = {2: ("low", "high"), 3: ("low", "mid", "high")}
+
+
+def _levels(values: pd.Series, size: int) -> pd.Series:
+    """Split values into ``size`` levels by rank, so ties always share a level."""
+    ranks = values.rank(method="min", pct=True)
+    edges = np.linspace(0, 1, size + 1)[1:-1]
+    index = np.searchsorted(edges, ranks.to_numpy(), side="left")
+    return pd.Series(np.asarray(_LEVELS[size])[index], index=values.index)
+
+
+def customer_matrix(
+    summary: pd.DataFrame,
+    *,
+    size: int = 2,
+    value: str = "revenue",
+    loyalty: str = "orders",
+) -> pd.DataFrame:
+    """Place customers in the value × loyalty matrix (客户矩阵), 2×2 or 3×3.
+
+    Parameters
+    ----------
+    summary
+        One row per customer with ``customer_id`` and the ``value`` and ``loyalty`` columns.
+    size
+        2 (halves at the median) or 3 (thirds).
+    value, loyalty
+        The columns measuring value and loyalty. Historic by default (``revenue`` and
+        ``orders``); pass a predicted CLV column and ``p_alive`` once the models exist.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``value_level``, ``loyalty_level`` (``low``/``mid``/``high``),
+        ``matrix_cell`` (``"<value>_value_<loyalty>_loyalty"``, e.g. ``high_value_low_loyalty``).
+        ``attrs["matrix_basis"]`` states the two columns. Levels are ranks: a customer is in
+        the upper half when more than half of the customers have a lower value.
+
+    Raises
+    ------
+    ConfigError
+        ``size`` other than 2 or 3, or a missing column.
+    """
+    if size not in _LEVELS:
+        raise ConfigError(f"the customer matrix is 2×2 or 3×3, not {size}×{size}.")
+    for column in (value, loyalty):
+        if column not in summary:
+            raise ConfigError(f"the customer matrix needs column '{column}', which the summary "
+                              f"does not have ({', '.join(summary.columns)}).")
+    value_level = _levels(summary[value], size)
+    loyalty_level = _levels(summary[loyalty], size)
+    out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(),
+                        "value_level": value_level.to_numpy(),
+                        "loyalty_level": loyalty_level.to_numpy()})
+    out["matrix_cell"] = out["value_level"] + "_value_" + out["loyalty_level"] + "_loyalty"
+    out.attrs["matrix_basis"] = {"value": value, "loyalty": loyalty, "size": size}
+    return out
+
+
+def customer_facets(
+    transactions: pd.DataFrame, customers: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Region, industry, channel and store per customer, where the data has them.
+
+    A customers-table attribute wins; otherwise the value a customer's lines carry most often
+    (ties: the alphabetically first). Missing values become ``unknown``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` (every customer in ``transactions`` or ``customers``) and the facet
+        columns present in either table.
+    """
+    ids = pd.Index(transactions["customer_id"].dropna().unique())
+    if customers is not None:
+        ids = ids.union(pd.Index(customers["customer_id"]))
+    out = pd.DataFrame({"customer_id": ids})
+    for facet in FACETS:
+        column = None
+        if customers is not None and facet in customers:
+            column = customers.set_index("customer_id")[facet]
+        elif facet in transactions:
+            counts = (transactions.dropna(subset=["customer_id", facet])
+                      .groupby(["customer_id", facet], observed=True).size()
+                      .rename("n").reset_index()
+                      .sort_values(["customer_id", "n", facet], ascending=[True, False, True]))
+            column = counts.drop_duplicates("customer_id").set_index("customer_id")[facet]
+        if column is not None:
+            out[facet] = out["customer_id"].map(column).astype("string").fillna("unknown")
+    return out
+
+
+def segment_customers(
+    summary: pd.DataFrame,
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame | None = None,
+    *,
+    rules: dict | None = None,
+    matrix_size: int = 2,
+) -> pd.DataFrame:
+    """Every customer analysed, with one label per scheme and the facets present.
+
+    Parameters
+    ----------
+    summary
+        :func:`analysis.summary.customer_summary` output (``attrs["observation_end"]`` set).
+    transactions
+        Cleaned lines (``customer_id``, ``timestamp``, ``amount`` and any facet columns).
+    customers
+        Optional customers table; its customers without purchases are potential customers.
+    rules
+        Overrides per scheme: ``{"rfm": {...}, "lifecycle": {...}, "value": {...},
+        "matrix": {...}}``.
+    matrix_size
+        2 or 3.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``r_score``, ``f_score``, ``m_score`` (NA for potential customers),
+        ``rfm_score`` and the :data:`SCHEMES` columns, then the facets.
+
+    Raises
+    ------
+    InsufficientDataError
+        No purchasing customer.
+    ConfigError
+        Unknown scheme in ``rules`` or invalid rules.
+    """
+    from analysis.lifecycle import lifecycle_stages
+    from analysis.rfm import rfm_table
+    from analysis.value import purchase_behaviour, value_tiers
+
+    if summary.empty:
+        raise InsufficientDataError("no purchasing customer to segment.")
+    rules = dict(rules or {})
+    unknown = sorted(set(rules) - {"rfm", "lifecycle", "value", "matrix"})
+    if unknown:
+        raise ConfigError(f"segment_rules: unknown scheme(s) {unknown}; "
+                          "known: rfm, lifecycle, value, matrix.")
+    matrix_rules = load_rules("matrix", rules.get("matrix"))
+    rfm = rfm_table(summary, rules=rules.get("rfm"))
+    table = rfm[["customer_id", "r_score", "f_score", "m_score", "rfm_score", "rfm_segment",
+                 "rfm_segment_cn8"]].copy()
+    table["value_tier"] = value_tiers(summary, rules=rules.get("value")).to_numpy()
+    matrix = customer_matrix(summary, size=matrix_size, value=matrix_rules["value"],
+                             loyalty=matrix_rules["loyalty"])
+    table["matrix_cell"] = matrix["matrix_cell"].to_numpy()
+    behaviour = purchase_behaviour(summary, customers, rules=rules.get("value"))
+    stages = lifecycle_stages(summary, transactions, customers, rules=rules.get("lifecycle"))
+    table = (behaviour[["customer_id", "purchase_behaviour"]]
+             .merge(stages[["customer_id", "lifecycle_stage"]], on="customer_id", how="outer")
+             .merge(table, on="customer_id", how="left"))
+    for column in ("rfm_score", "rfm_segment", "rfm_segment_cn8", "value_tier", "matrix_cell"):
+        table[column] = table[column].astype("string").fillna(NO_PURCHASE)
+    for column in ("r_score", "f_score", "m_score"):
+        table[column] = table[column].astype("Int64")
+    table = table[["customer_id", "r_score", "f_score", "m_score", "rfm_score", *SCHEMES]]
+    facets = customer_facets(transactions, customers)
+    table = table.merge(facets, on="customer_id", how="left")
+    table.attrs["matrix_basis"] = matrix.attrs["matrix_basis"]
+    return table.sort_values("customer_id").reset_index(drop=True)
+
+
+def segment_profiles(
+    segments: pd.DataFrame,
+    summary: pd.DataFrame,
+    *,
+    schemes: tuple[str, ...] = SCHEMES,
+    facet: str | None = None,
+) -> pd.DataFrame:
+    """What each group of each scheme is worth.
+
+    Parameters
+    ----------
+    segments
+        :func:`segment_customers` output.
+    summary
+        The customer summary (``customer_id``, ``revenue``, ``orders``, ``last_purchase``;
+        ``attrs["observation_end"]``).
+    schemes
+        Scheme columns to profile.
+    facet
+        Optional facet column: profiles per (group, facet value), shares within the scheme.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``scheme``, ``group`` (and the facet), ``customers``, ``share``, ``revenue``,
+        ``revenue_share``, ``average_order_value``, ``orders``, ``median_recency_days``. Within
+        a scheme, customers add up to all customers analysed and revenue to all revenue.
+    """
+    end = pd.Timestamp(summary.attrs.get("observation_end", summary["last_purchase"].max()))
+    money = summary[["customer_id", "revenue", "orders", "last_purchase"]].assign(
+        recency_days=lambda f: (end - f["last_purchase"]).dt.days)
+    frame = segments.merge(money, on="customer_id", how="left")
+    frame[["revenue", "orders"]] = frame[["revenue", "orders"]].fillna(0)
+    keys = ["group"] + ([facet] if facet else [])
+    parts = []
+    for scheme in schemes:
+        grouped = frame.rename(columns={scheme: "group"}).groupby(keys, observed=True)
+        part = grouped.agg(customers=("customer_id", "size"), revenue=("revenue", "sum"),
+                           orders=("orders", "sum"),
+                           median_recency_days=("recency_days", "median")).reset_index()
+        part.insert(0, "scheme", scheme)
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    totals = out.groupby("scheme")[["customers", "revenue"]].transform("sum")
+    out["share"] = out["customers"] / totals["customers"]
+    out["revenue_share"] = out["revenue"] / totals["revenue"].where(totals["revenue"] != 0)
+    out["average_order_value"] = out["revenue"] / out["orders"].where(out["orders"] > 0)
+    columns = ["scheme", *keys, "customers", "share", "revenue", "revenue_share",
+               "average_order_value", "orders", "median_recency_days"]
+    return out[columns]
+
+
+def rf_grid(segments: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Customers and mean revenue per (R score, F score) cell, for the R × F heatmap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``r_score``, ``f_score`` (ints), ``customers``, ``mean_revenue``; purchasing customers.
+    """
+    bought = segments.dropna(subset=["r_score"])[["customer_id", "r_score", "f_score"]]
+    frame = bought.merge(summary[["customer_id", "revenue"]], on="customer_id")
+    frame = frame.astype({"r_score": int, "f_score": int})
+    return (frame.groupby(["r_score", "f_score"])
+            .agg(customers=("customer_id", "size"), mean_revenue=("revenue", "mean"))
+            .reset_index())

@@ -1,0 +1,117 @@
+"""The segments table, the customer matrix, facets and profiles."""
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.errors import ConfigError, InsufficientDataError
+from analysis.segments import (
+    SCHEMES,
+    customer_facets,
+    customer_matrix,
+    rf_grid,
+    segment_customers,
+    segment_profiles,
+)
+from analysis.summary import customer_summary
+
+
+def lines_for(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "channel"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    frame["customer_id"] = frame["customer_id"].astype("string")
+    frame["channel"] = frame["channel"].astype("string")
+    return frame
+
+
+@pytest.fixture
+def shop():
+    rows = [("a", "2024-01-05", 100.0, "store"), ("a", "2024-03-01", 120.0, "store"),
+            ("a", "2024-06-20", 90.0, "online"), ("a", "2024-06-25", 95.0, "store"),
+            ("b", "2024-02-01", 15.0, "online"), ("c", "2024-06-28", 500.0, "online"),
+            ("d", "2024-01-10", 20.0, "store"), ("d", "2024-01-20", 25.0, "store")]
+    transactions = lines_for(rows)
+    summary = customer_summary(transactions, observation_end="2024-06-30")
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "lead"],
+                              "region": ["east", "west", "east", None, "north"]})
+    return summary, transactions, customers
+
+
+def test_every_customer_gets_one_label_per_scheme(shop):
+    summary, transactions, customers = shop
+    segments = segment_customers(summary, transactions, customers)
+    assert segments["customer_id"].tolist() == ["a", "b", "c", "d", "lead"]
+    for scheme in SCHEMES:
+        assert segments[scheme].notna().all(), scheme
+    lead = segments.set_index("customer_id").loc["lead"]
+    assert lead["lifecycle_stage"] == "potential"
+    assert lead["purchase_behaviour"] == "never_purchased"
+    assert lead["rfm_segment"] == lead["value_tier"] == lead["matrix_cell"] == "no_purchase"
+    assert pd.isna(lead["r_score"])
+    assert segments.set_index("customer_id").loc["d", "region"] == "unknown"
+    assert segments.set_index("customer_id").loc["a", "channel"] == "store"  # most lines
+
+
+def test_profiles_reconcile_with_customers_and_revenue(shop):
+    summary, transactions, customers = shop
+    segments = segment_customers(summary, transactions, customers)
+    profiles = segment_profiles(segments, summary)
+    for scheme, part in profiles.groupby("scheme"):
+        assert part["customers"].sum() == 5, scheme
+        assert part["revenue"].sum() == pytest.approx(summary["revenue"].sum())
+        assert part["share"].sum() == pytest.approx(1.0)
+    by_region = segment_profiles(segments, summary, facet="region")
+    assert by_region[by_region["scheme"] == "value_tier"]["customers"].sum() == 5
+
+
+def test_matrix_splits_by_rank_and_states_its_basis():
+    summary = pd.DataFrame({"customer_id": list("abcd"), "revenue": [10.0, 10.0, 50.0, 80.0],
+                            "orders": [1, 5, 1, 5]})
+    matrix = customer_matrix(summary).set_index("customer_id")
+    assert matrix.loc["a", "value_level"] == matrix.loc["b", "value_level"] == "low"  # a tie
+    assert matrix.loc["d", "matrix_cell"] == "high_value_high_loyalty"
+    assert matrix.loc["c", "matrix_cell"] == "high_value_low_loyalty"
+    assert customer_matrix(summary).attrs["matrix_basis"] == {
+        "value": "revenue", "loyalty": "orders", "size": 2}
+    three = customer_matrix(summary, size=3)
+    assert set(three["value_level"]) <= {"low", "mid", "high"}
+    with pytest.raises(ConfigError, match="2×2 or 3×3"):
+        customer_matrix(summary, size=4)
+    with pytest.raises(ConfigError, match="needs column 'clv'"):
+        customer_matrix(summary, value="clv")
+
+
+def test_facets_prefer_the_customers_table(shop):
+    _, transactions, customers = shop
+    facets = customer_facets(transactions, customers).set_index("customer_id")
+    assert facets.loc["lead", "region"] == "north" and "channel" in facets
+
+
+def test_rf_grid_counts_buyers_only(shop):
+    summary, transactions, customers = shop
+    grid = rf_grid(segment_customers(summary, transactions, customers), summary)
+    assert grid["customers"].sum() == 4
+
+
+def test_errors(shop):
+    summary, transactions, customers = shop
+    with pytest.raises(ConfigError, match="unknown scheme"):
+        segment_customers(summary, transactions, rules={"rmf": {}})
+    with pytest.raises(InsufficientDataError):
+        segment_customers(summary.iloc[0:0], transactions)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.integers(0, 300),
+                          st.sampled_from([5.0, 20.0, 80.0, 300.0])), min_size=1, max_size=40),
+       st.sampled_from([2, 3]))
+def test_counts_add_up_for_random_shops(rows, size):
+    start = pd.Timestamp("2024-01-01")
+    transactions = lines_for([(c, start + pd.Timedelta(days=d), a, "store") for c, d, a in rows])
+    summary = customer_summary(transactions, observation_end="2024-12-31")
+    customers = pd.DataFrame({"customer_id": list("abcdefghij")})
+    segments = segment_customers(summary, transactions, customers, matrix_size=size)
+    assert len(segments) == 10
+    profiles = segment_profiles(segments, summary)
+    assert (profiles.groupby("scheme")["customers"].sum() == 10).all()
