@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs per method (default 5)")
     parser.add_argument("--out", default="reports/bench/summary.json", help="JSON file")
     parser.add_argument("--cache-dir", default="data/bench", help="cached Parquet folder")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # the segment benchmark's options pass through
     report = run_summary_benchmark(
         args.customers,
         seed=args.seed,
