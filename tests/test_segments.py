@@ -115,3 +115,29 @@ def test_counts_add_up_for_random_shops(rows, size):
     assert len(segments) == 10
     profiles = segment_profiles(segments, summary)
     assert (profiles.groupby("scheme")["customers"].sum() == 10).all()
+
+
+def test_readme_rule_overrides_are_accepted(shop):
+    summary, transactions, customers = shop
+    rules = {"rfm": {"cn8": {"reference": "median"}},
+             "value": {"value_tier": {"vip_share": 0.5}},
+             "lifecycle": {"rhythm": {"at_risk_multiple": 3}}}
+    segments = segment_customers(summary, transactions, customers, rules=rules, matrix_size=3)
+    assert len(segments) == 5
+    with pytest.raises(ConfigError, match="unknown rule 'vip'"):
+        segment_customers(summary, transactions, rules={"value": {"value_tier": {"vip": 1}}})
+
+
+def test_lifecycle_flows_cover_everyone_now(shop):
+    from analysis.segments import lifecycle_flows
+
+    summary, transactions, customers = shop
+    flows = lifecycle_flows(transactions, customers, observation_end="2024-06-30",
+                            lookback_days=60)
+    assert flows["customers"].sum() == 5  # a, b, c, d and the lead
+    moved = flows.set_index(["from_stage", "to_stage"])["customers"]
+    assert moved[("potential", "new")] == 1  # c: listed, first bought on 2024-06-28
+    assert moved[("potential", "potential")] == 1  # the lead
+    without_table = lifecycle_flows(transactions, observation_end="2024-06-30", lookback_days=60)
+    assert without_table.set_index(["from_stage", "to_stage"])["customers"][
+        ("not_yet_customer", "new")] == 1

@@ -12,7 +12,8 @@ from analysis import plotting
 from analysis.report import Report, _display, _left_align, _markdown
 
 __all__ = ["show_profiles", "narrate_scheme", "plot_segment_overview", "plot_other_schemes",
-           "show_facets", "narrate_matrix", "narrate_lifecycle", "headline_numbers"]
+           "show_facets", "narrate_matrix", "narrate_lifecycle", "headline_numbers",
+           "show_flows"]
 
 
 def show_profiles(report: Report, profiles: pd.DataFrame, scheme: str):
@@ -26,7 +27,7 @@ def show_profiles(report: Report, profiles: pd.DataFrame, scheme: str):
     table = table.rename(columns=names)
     formats = {names["customers"]: "{:,}", names["share"]: "{:.1%}",
                names["revenue"]: "{:,.0f}", names["revenue_share"]: "{:.1%}",
-               names["average_order_value"]: "{:,.2f}", names["orders"]: "{:,}",
+               names["average_order_value"]: "{:,.2f}", names["orders"]: "{:,.0f}",
                names["median_recency_days"]: "{:.0f}"}
     styled = table.style.format(formats, na_rep="–")
     _display(_markdown(f"### {labels('schemes', scheme)}"))
@@ -147,3 +148,21 @@ def headline_numbers(report: Report, profiles: pd.DataFrame) -> dict:
     for stage in ("returning", "at_risk", "churned"):
         entry("lifecycle_stage", stage)
     return entries
+
+
+_STAGE_ORDER = ["not_yet_customer", "potential", "new", "active", "returning", "loyal", "at_risk",
+                "churned"]
+
+
+def show_flows(report: Report, flows: pd.DataFrame):
+    """Lifecycle flows as a from × to table of customers (rows: stage before, columns: now)."""
+    labels = report.labels
+    table = flows.pivot_table(index="from_stage", columns="to_stage", values="customers",
+                              aggfunc="sum", fill_value=0)
+    table = table.reindex(index=[s for s in _STAGE_ORDER if s in table.index],
+                          columns=[s for s in _STAGE_ORDER if s in table.columns])
+    table.index = [labels("lifecycle_stage", s) for s in table.index]
+    table.columns = [labels("lifecycle_stage", s) for s in table.columns]
+    days = flows.attrs.get("lookback_days", "")
+    _display(_markdown(labels("narrative", "flows", days=days)))
+    return table.style.format("{:,}").background_gradient(cmap="Blues", axis=None)

@@ -32,6 +32,7 @@ __all__ = [
     "segment_customers",
     "segment_profiles",
     "rf_grid",
+    "lifecycle_flows",
 ]
 
 #: Scheme columns of the segments table, in report order.
@@ -270,3 +271,50 @@ def rf_grid(segments: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     return (frame.groupby(["r_score", "f_score"])
             .agg(customers=("customer_id", "size"), mean_revenue=("revenue", "mean"))
             .reset_index())
+
+
+def lifecycle_flows(
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame | None = None,
+    *,
+    observation_end: str | pd.Timestamp,
+    lookback_days: int = 90,
+    rules: dict | None = None,
+) -> pd.DataFrame:
+    """How customers moved between lifecycle stages over the last ``lookback_days``.
+
+    The stages are computed twice from the transactions alone — as they stood
+    ``lookback_days`` before ``observation_end`` and at ``observation_end`` — with the same
+    rules. Customers who had not bought yet at the earlier date start as ``potential`` when the
+    customers table lists them, else as ``not_yet_customer``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``from_stage``, ``to_stage``, ``customers``; the customers add up to all customers
+        analysed at ``observation_end``.
+    """
+    from analysis.lifecycle import lifecycle_stages
+    from analysis.summary import customer_summary
+
+    end = pd.Timestamp(observation_end)
+    start = end - pd.Timedelta(days=int(lookback_days))
+    columns = ["customer_id", "timestamp", "amount"]
+    now_lines = transactions.loc[transactions["timestamp"] < end + pd.Timedelta(days=1), columns]
+    then_lines = now_lines[now_lines["timestamp"] < start + pd.Timedelta(days=1)]
+    now = lifecycle_stages(customer_summary(now_lines, observation_end=end), now_lines,
+                           customers, rules=rules)
+    if then_lines.empty:
+        before = pd.DataFrame({"customer_id": [], "lifecycle_stage": []})
+    else:
+        before = lifecycle_stages(customer_summary(then_lines, observation_end=start),
+                                  then_lines, customers, rules=rules)
+    flows = now[["customer_id", "lifecycle_stage"]].merge(
+        before[["customer_id", "lifecycle_stage"]], on="customer_id", how="left",
+        suffixes=("", "_before"))
+    flows["from_stage"] = flows["lifecycle_stage_before"].astype("string").fillna(
+        "not_yet_customer")
+    flows["to_stage"] = flows["lifecycle_stage"].astype("string")
+    out = flows.groupby(["from_stage", "to_stage"]).size().rename("customers").reset_index()
+    out.attrs["lookback_days"] = int(lookback_days)
+    return out
