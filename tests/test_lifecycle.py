@@ -261,6 +261,14 @@ def reference_stages(lines: pd.DataFrame, summary: pd.DataFrame, rules: dict) ->
         return [min(max(raw[i], bounds[f"{n}_min_days"]), bounds[f"{n}_max_days"])
                 for i, n in enumerate(("at_risk", "churned"))]  # fmt: skip
 
+    window_start = obs - pd.Timedelta(days=rules["returning_days"])
+
+    def returned(customer: str) -> bool:
+        ends = days[customer][1:]
+        recent = [g for g, end in zip(gaps[customer], ends, strict=True) if end > window_start]
+        before = [g for g, end in zip(gaps[customer], ends, strict=True) if end <= window_start]
+        return bool(recent) and max(recent) > limits(before)[1]
+
     out = {}
     for row in summary.itertuples():
         own = gaps[row.customer_id]
@@ -271,7 +279,7 @@ def reference_stages(lines: pd.DataFrame, summary: pd.DataFrame, rules: dict) ->
             out[row.customer_id] = "churned"
         elif since > at_risk:
             out[row.customer_id] = "at_risk"
-        elif own and own[-1] > limits(own[:-1])[1]:
+        elif returned(row.customer_id):
             out[row.customer_id] = "returning"
         elif tenure < rules["new_days"] and len(days[row.customer_id]) <= 1:
             out[row.customer_id] = "new"
@@ -329,3 +337,19 @@ def test_every_customer_gets_exactly_one_label_per_scheme(rows, extra, min_repea
     assert (bought["at_risk_after_days"] <= bought["churned_after_days"]).all()
     expected = reference_stages(lines, summary, load_rules("lifecycle", overrides))
     assert dict(zip(bought["customer_id"], bought["lifecycle_stage"], strict=True)) == expected
+
+
+def test_returning_survives_a_second_purchase_after_the_return():
+    """Monthly buyer lapses for 20 months, then buys twice: still returning (review finding)."""
+    from analysis.lifecycle import lifecycle_stages
+    from analysis.summary import customer_summary
+
+    days = ["2022-01-01", "2022-02-01", "2022-03-01", "2022-04-01", "2023-12-01", "2023-12-15"]
+    lines = pd.DataFrame({"customer_id": ["a"] * 6, "timestamp": pd.to_datetime(days),
+                          "amount": 10.0})
+    summary = customer_summary(lines, observation_end="2023-12-31")
+    stages = lifecycle_stages(summary, lines)
+    assert stages["lifecycle_stage"].tolist() == ["returning"]
+    assert stages["returned"].tolist() == [True]
+    later = customer_summary(lines, observation_end="2024-07-15")
+    assert lifecycle_stages(later, lines)["returned"].tolist() == [False]  # the return is old

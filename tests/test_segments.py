@@ -141,3 +141,46 @@ def test_lifecycle_flows_cover_everyone_now(shop):
     without_table = lifecycle_flows(transactions, observation_end="2024-06-30", lookback_days=60)
     assert without_table.set_index(["from_stage", "to_stage"])["customers"][
         ("not_yet_customer", "new")] == 1
+
+
+def test_facets_fill_gaps_from_lines_and_reject_duplicate_customers(shop):
+    _, transactions, _ = shop
+    customers = pd.DataFrame({"customer_id": ["a", "b"],
+                              "channel": pd.array(["online", None], dtype="string")})
+    facets = customer_facets(transactions, customers).set_index("customer_id")
+    assert facets.loc["a", "channel"] == "online"  # the table wins
+    assert facets.loc["b", "channel"] == "online"  # empty in the table: b's lines say online
+    assert facets.loc["d", "channel"] == "store"  # not listed: from the lines
+    from analysis.errors import DataContractError
+
+    with pytest.raises(DataContractError, match="more than once"):
+        customer_facets(transactions, pd.DataFrame({"customer_id": ["a", "a"]}))
+
+
+def test_matrix_rejects_missing_values_and_splits_at_half():
+    summary = pd.DataFrame({"customer_id": list("abc"), "revenue": [1.0, 2.0, 3.0],
+                            "orders": [1, 1, 1], "p_alive": [0.1, None, 0.9]})
+    levels = customer_matrix(summary)["value_level"].tolist()
+    assert levels == ["low", "low", "high"]  # 2 is above one of three: not the upper half
+    assert customer_matrix(summary)["loyalty_level"].tolist() == ["low"] * 3  # all tied
+    with pytest.raises(ConfigError, match="missing values"):
+        customer_matrix(summary, loyalty="p_alive")
+
+
+def test_flows_agree_with_the_stage_table_and_respect_signup_dates():
+    from analysis.lifecycle import lifecycle_stages
+    from analysis.segments import lifecycle_flows
+
+    days = ["2022-01-01", "2022-01-01", "2022-01-01", "2022-06-01", "2022-11-01", "2023-03-01"]
+    lines = pd.DataFrame({"customer_id": pd.array(["a"] * 6, dtype="string"),
+                          "timestamp": pd.to_datetime(days), "amount": 10.0,
+                          "invoice_id": pd.array([f"i{i}" for i in range(6)], dtype="string")})
+    summary = customer_summary(lines, observation_end="2023-04-01", invoice_col="invoice_id")
+    customers = pd.DataFrame({"customer_id": ["a", "late"],
+                              "signup_date": pd.to_datetime(["2021-12-01", "2023-03-20"])})
+    stage = lifecycle_stages(summary, lines, customers)
+    flows = lifecycle_flows(lines, customers, observation_end="2023-04-01")
+    now = flows.groupby("to_stage")["customers"].sum()
+    assert now.to_dict() == stage["lifecycle_stage"].value_counts()[lambda s: s > 0].to_dict()
+    late = flows[flows["to_stage"] == "potential"]
+    assert late["from_stage"].tolist() == ["not_yet_customer"]  # signed up after the start

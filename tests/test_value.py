@@ -194,3 +194,12 @@ def test_purchase_behaviour_rule_errors(rules, message):
         behaviour([1], [1.0], **rules)
     assert message in str(error.value)
     assert "segment_rules.value.purchase_behaviour" in str(error.value)
+
+
+def test_value_overrides_for_another_method_are_rejected():
+    summary = pd.DataFrame({"customer_id": ["a", "b"], "revenue": [1.0, 2.0]})
+    with pytest.raises(ConfigError, match="ordinary_min, vip_min only apply to another method"):
+        value_tiers(summary, rules={"value_tier": {"vip_min": 1.5, "ordinary_min": 0.5}})
+    tiers = value_tiers(summary, rules={"value_tier": {"method": "thresholds", "vip_min": 1.5,
+                                                       "ordinary_min": 0.5}})
+    assert tiers.tolist() == ["ordinary", "vip"]

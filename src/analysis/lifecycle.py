@@ -132,7 +132,7 @@ def lifecycle_stages(
     first, last = (_days(summary[c]) for c in ("first_purchase", "last_purchase"))
     obs = _observation_end(summary, observation_end, int(last.max()))
     customer, day = _purchase_days(transactions, ids, obs)
-    rhythm = _rhythm(customer, day, len(ids), rule)
+    rhythm = _rhythm(customer, day, len(ids), rule, obs)
     _check_match(summary, first, last, rhythm)
     since = (obs - last).astype(float)
     tenure = obs - first
@@ -267,8 +267,12 @@ def _thresholds(n, median, population: dict, rule: dict):
     return typical, limits["at_risk"], limits["churned"]
 
 
-def _rhythm(customer: np.ndarray, day: np.ndarray, n: int, rule: dict) -> dict:
-    """Per customer (0..n-1): purchase days, first/last day, rhythm thresholds, returned."""
+def _rhythm(customer: np.ndarray, day: np.ndarray, n: int, rule: dict, obs: int) -> dict:
+    """Per customer (0..n-1): purchase days, first/last day, rhythm thresholds, returned.
+
+    Returned: a gap that ended in the last ``returning_days`` was longer than the churn
+    threshold of the rhythm the customer had before that window (so a second purchase after
+    coming back does not erase the return)."""
     n_days = np.bincount(customer, minlength=n)
     end = np.cumsum(n_days)
     has_days = n_days > 0
@@ -280,14 +284,14 @@ def _rhythm(customer: np.ndarray, day: np.ndarray, n: int, rule: dict) -> dict:
     gap, owner = np.diff(day)[same], customer[1:][same]  # in time order within each customer
     n_gaps, median = _group_median(owner, gap, n)
     is_first = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else np.zeros(0, bool)
-    is_last = np.r_[owner[1:] != owner[:-1], True] if len(owner) else np.zeros(0, bool)
     population = _population(median[n_gaps > 0], gap[is_first], rule)
     typical, at_risk, churned = _thresholds(n_gaps, median, population, rule)
-    n_before, median_before = _group_median(owner[~is_last], gap[~is_last], n)
+    recent = day[1:][same] > obs - rule["returning_days"]  # the gap ended inside the window
+    n_before, median_before = _group_median(owner[~recent], gap[~recent], n)
     _, _, churned_before = _thresholds(n_before, median_before, population, rule)
-    last_gap = np.full(n, -1)
-    last_gap[owner[is_last]] = gap[is_last]
-    returned = (n_gaps > 0) & (last_gap > churned_before)
+    longest_recent = np.full(n, -1)
+    np.maximum.at(longest_recent, owner[recent], gap[recent])
+    returned = (n_gaps > 0) & (longest_recent > churned_before)
     return dict(
         n_days=n_days, first_day=first_day, last_day=last_day, typical=typical,
         at_risk_after=at_risk, churned_after=churned, returned=returned, population=population,
@@ -342,7 +346,7 @@ def _lifecycle_rules(overrides: dict | None) -> dict:
             raise ConfigError(
                 f"{where}.{section} must be a mapping of rules, got {rules[section]!r}."
             )
-    for key in ("new_days", "new_max_purchase_days", "loyal_orders"):
+    for key in ("new_days", "returning_days", "new_max_purchase_days", "loyal_orders"):
         _number(rules, key, where, low=1, integer=True)
     _number(rules, "loyal_days", where, low=0, integer=True)
     rhythm, one_time = rules["rhythm"], rules["one_time"]

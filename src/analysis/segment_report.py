@@ -120,7 +120,9 @@ def narrate_lifecycle(report: Report, profiles: pd.DataFrame, segment_rules: dic
     return _markdown(labels("narrative", "lifecycle", **{f"{k}_n": v for k, v in count.items()},
                             **{f"{k}_share": v for k, v in share.items()},
                             at_risk_multiple=rules["rhythm"]["at_risk_multiple"],
-                            churn_multiple=rules["rhythm"]["churned_multiple"]))
+                            churn_multiple=rules["rhythm"]["churned_multiple"],
+                            **{f"{k}_{end}": rules["bounds"][f"{k}_{end}_days"]
+                               for k in ("at_risk", "churned") for end in ("min", "max")}))
 
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.errors import ConfigError, InsufficientDataError
+from analysis.errors import ConfigError, DataContractError, InsufficientDataError
 from analysis.rules import load_rules
 
 __all__ = [
@@ -45,10 +45,11 @@ _LEVELS = {2: ("low", "high"), 3: ("low", "mid", "high")}
 
 
 def _levels(values: pd.Series, size: int) -> pd.Series:
-    """Split values into ``size`` levels by rank, so ties always share a level."""
-    ranks = values.rank(method="min", pct=True)
+    """Split values into ``size`` levels by the share of customers with a *lower* value, so
+    ties share a level: with halves, a customer is high when at least half are below."""
+    lower = (values.rank(method="min") - 1) / len(values)
     edges = np.linspace(0, 1, size + 1)[1:-1]
-    index = np.searchsorted(edges, ranks.to_numpy(), side="left")
+    index = np.searchsorted(edges, lower.to_numpy(), side="right")
     return pd.Series(np.asarray(_LEVELS[size])[index], index=values.index)
 
 
@@ -77,7 +78,8 @@ def customer_matrix(
         ``customer_id``, ``value_level``, ``loyalty_level`` (``low``/``mid``/``high``),
         ``matrix_cell`` (``"<value>_value_<loyalty>_loyalty"``, e.g. ``high_value_low_loyalty``).
         ``attrs["matrix_basis"]`` states the two columns. Levels are ranks: a customer is in
-        the upper half when more than half of the customers have a lower value.
+        the upper half when at least half of the customers have a lower value (thirds alike),
+        so equal values always share a level.
 
     Raises
     ------
@@ -90,6 +92,10 @@ def customer_matrix(
         if column not in summary:
             raise ConfigError(f"the customer matrix needs column '{column}', which the summary "
                               f"does not have ({', '.join(summary.columns)}).")
+        if summary[column].isna().any():
+            raise ConfigError(f"the customer matrix column '{column}' has "
+                              f"{int(summary[column].isna().sum()):,} missing values; a "
+                              "customer without a value cannot be placed.")
     value_level = _levels(summary[value], size)
     loyalty_level = _levels(summary[loyalty], size)
     out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(),
@@ -105,8 +111,9 @@ def customer_facets(
 ) -> pd.DataFrame:
     """Region, industry, channel and store per customer, where the data has them.
 
-    A customers-table attribute wins; otherwise the value a customer's lines carry most often
-    (ties: the alphabetically first). Missing values become ``unknown``.
+    A customers-table attribute wins; where it is empty (or the customer is not listed), the
+    value a customer's lines carry most often (ties: the alphabetically first). Still missing:
+    ``unknown``.
 
     Returns
     -------
@@ -118,18 +125,27 @@ def customer_facets(
     if customers is not None:
         ids = ids.union(pd.Index(customers["customer_id"]))
     out = pd.DataFrame({"customer_id": ids})
+    if customers is not None and customers["customer_id"].duplicated().any():
+        raise DataContractError("the customers table lists a customer id more than once.",
+                                hint="keep one row per customer.")
     for facet in FACETS:
-        column = None
+        listed = on_lines = None
         if customers is not None and facet in customers:
-            column = customers.set_index("customer_id")[facet]
-        elif facet in transactions:
+            listed = customers.set_index("customer_id")[facet].astype("string")
+        if facet in transactions:
             counts = (transactions.dropna(subset=["customer_id", facet])
                       .groupby(["customer_id", facet], observed=True).size()
                       .rename("n").reset_index()
                       .sort_values(["customer_id", "n", facet], ascending=[True, False, True]))
-            column = counts.drop_duplicates("customer_id").set_index("customer_id")[facet]
-        if column is not None:
-            out[facet] = out["customer_id"].map(column).astype("string").fillna("unknown")
+            on_lines = counts.drop_duplicates("customer_id").set_index("customer_id")[facet]
+        if listed is None and on_lines is None:
+            continue
+        value = pd.Series(pd.NA, index=out.index, dtype="string")
+        if listed is not None:
+            value = out["customer_id"].map(listed).astype("string")
+        if on_lines is not None:  # the lines fill what the customers table leaves empty
+            value = value.fillna(out["customer_id"].map(on_lines).astype("string"))
+        out[facet] = value.fillna("unknown")
     return out
 
 
@@ -285,8 +301,9 @@ def lifecycle_flows(
 
     The stages are computed twice from the transactions alone — as they stood
     ``lookback_days`` before ``observation_end`` and at ``observation_end`` — with the same
-    rules. Customers who had not bought yet at the earlier date start as ``potential`` when the
-    customers table lists them, else as ``not_yet_customer``.
+    rules, and orders counted by invoice as in the summary. Customers who had not bought yet at
+    the earlier date start as ``potential`` when the customers table lists them (and, when it has
+    ``signup_date``, they had signed up by then), else as ``not_yet_customer``.
 
     Returns
     -------
@@ -299,16 +316,21 @@ def lifecycle_flows(
 
     end = pd.Timestamp(observation_end)
     start = end - pd.Timedelta(days=int(lookback_days))
-    columns = ["customer_id", "timestamp", "amount"]
+    invoice = "invoice_id" if "invoice_id" in transactions else None  # orders as in the summary
+    columns = ["customer_id", "timestamp", "amount", *([invoice] if invoice else [])]
     now_lines = transactions.loc[transactions["timestamp"] < end + pd.Timedelta(days=1), columns]
     then_lines = now_lines[now_lines["timestamp"] < start + pd.Timedelta(days=1)]
-    now = lifecycle_stages(customer_summary(now_lines, observation_end=end), now_lines,
-                           customers, rules=rules)
+    now = lifecycle_stages(customer_summary(now_lines, observation_end=end, invoice_col=invoice),
+                           now_lines, customers, rules=rules)
+    known_then = customers
+    if customers is not None and "signup_date" in customers:  # not potential before signing up
+        known_then = customers[~(customers["signup_date"] > start).fillna(False).to_numpy()]
     if then_lines.empty:
         before = pd.DataFrame({"customer_id": [], "lifecycle_stage": []})
     else:
-        before = lifecycle_stages(customer_summary(then_lines, observation_end=start),
-                                  then_lines, customers, rules=rules)
+        before = lifecycle_stages(
+            customer_summary(then_lines, observation_end=start, invoice_col=invoice),
+            then_lines, known_then, rules=rules)
     flows = now[["customer_id", "lifecycle_stage"]].merge(
         before[["customer_id", "lifecycle_stage"]], on="customer_id", how="left",
         suffixes=("", "_before"))

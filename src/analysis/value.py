@@ -267,6 +267,14 @@ def _pareto_codes(revenue: np.ndarray, vip_share: float, ordinary_share: float) 
 def _value_rules(overrides: dict | None) -> dict:
     """The ``value`` rules with ``overrides`` merged in, validated."""
     rules = load_rules("value", overrides)
+    given = (overrides or {}).get("value_tier") or {}
+    method = rules["value_tier"]["method"]
+    unused = {"pareto": ("vip_min", "ordinary_min"),
+              "thresholds": ("vip_share", "ordinary_share")}.get(method, ())
+    ignored = sorted(set(given) & set(unused))
+    if ignored:  # an override that would silently do nothing
+        raise ConfigError(f"segment_rules.value.value_tier: {', '.join(ignored)} only apply to "
+                          f"another method, but method is {method!r}; set `method` as well.")
     tier, where = rules["value_tier"], "segment_rules.value.value_tier"
     if tier["method"] not in _METHODS:
         raise ConfigError(
