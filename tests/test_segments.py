@@ -184,3 +184,21 @@ def test_flows_agree_with_the_stage_table_and_respect_signup_dates():
     assert now.to_dict() == stage["lifecycle_stage"].value_counts()[lambda s: s > 0].to_dict()
     late = flows[flows["to_stage"] == "potential"]
     assert late["from_stage"].tolist() == ["not_yet_customer"]  # signed up after the start
+
+
+def test_readings_state_the_numbers(shop, tmp_path):
+    from analysis import report as rp
+    from analysis import segment_report as sr
+    from analysis.segments import lifecycle_flows
+
+    summary, transactions, customers = shop
+    rpt = rp.setup_notebook(language="en", run_dir=str(tmp_path))
+    segments = segment_customers(summary, transactions, customers)
+    profiles = segment_profiles(segments, summary)
+    text = sr.narrate_scheme(rpt, profiles, "value_tier").data
+    assert "of customers and" in text and "% of revenue" in text
+    facets = {"region": segment_profiles(segments, summary, facet="region")}
+    assert "by region, " in sr.narrate_facets(rpt, facets).data
+    flows = lifecycle_flows(transactions, customers, observation_end="2024-06-30",
+                            lookback_days=60)
+    assert "went from Potential to New" in sr.narrate_flows(rpt, flows).data

@@ -13,7 +13,7 @@ from analysis.report import Report, _display, _left_align, _markdown
 
 __all__ = ["show_profiles", "narrate_scheme", "plot_segment_overview", "plot_other_schemes",
            "show_facets", "narrate_matrix", "narrate_lifecycle", "headline_numbers",
-           "show_flows"]
+           "show_flows", "narrate_facets", "narrate_flows"]
 
 
 def show_profiles(report: Report, profiles: pd.DataFrame, scheme: str):
@@ -168,3 +168,41 @@ def show_flows(report: Report, flows: pd.DataFrame):
     days = flows.attrs.get("lookback_days", "")
     _display(_markdown(labels("narrative", "flows", days=days)))
     return table.style.format("{:,}").background_gradient(cmap="Blues", axis=None)
+
+
+def narrate_facets(report: Report, facet_profiles: dict[str, pd.DataFrame], *,
+                   scheme: str = "value_tier", group: str = "vip"):
+    """Per facet, the value where ``group`` is most over-represented against all customers."""
+    labels = report.labels
+    lines = []
+    for facet, table in facet_profiles.items():
+        part = table[table["scheme"] == scheme]
+        per_value = part.groupby(facet)["customers"].sum()
+        in_group = part[part["group"] == group].set_index(facet)["customers"]
+        if per_value.sum() == 0 or in_group.empty or len(per_value) < 2:
+            continue
+        overall = in_group.sum() / per_value.sum()
+        share = (in_group / per_value).dropna()
+        best = share.idxmax()
+        lines.append(labels("narrative", "facet_line", facet=labels("facets", facet), value=best,
+                            group=labels(scheme, group), share=share[best], overall=overall))
+    if not lines:
+        return _markdown(labels("narrative", "no_facets"))
+    joiner = "；" if report.language == "zh" else "; "
+    return _markdown(joiner.join(lines) + ("。" if report.language == "zh" else "."))
+
+
+def narrate_flows(report: Report, flows: pd.DataFrame):
+    """The largest movements between lifecycle stages, in words."""
+    labels = report.labels
+    moved = flows[flows["from_stage"] != flows["to_stage"]].sort_values("customers",
+                                                                        ascending=False)
+    if moved.empty:
+        return _markdown(labels("narrative", "flows_none"))
+    parts = [labels("narrative", "flow_line", customers=int(row.customers),
+                    source=labels("lifecycle_stage", row.from_stage),
+                    target=labels("lifecycle_stage", row.to_stage))
+             for row in moved.head(4).itertuples()]
+    joiner = "；" if report.language == "zh" else "; "
+    return _markdown(labels("narrative", "flows_lead", days=flows.attrs.get("lookback_days", ""))
+                     + joiner.join(parts) + ("。" if report.language == "zh" else "."))
