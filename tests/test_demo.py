@@ -144,7 +144,7 @@ def test_store_customers_buy_in_their_own_store(messy):
 def test_parameters_are_recorded_and_json_ready(messy):
     parameters = messy.parameters
     assert parameters["seed"] == 7 and parameters["mess_rate"] == 0.05
-    assert parameters["bgnbd"] == {"r": 0.75, "alpha": 9.6, "a": 0.8, "b": 4.0}
+    assert parameters["bgnbd"] == {"r": 0.75, "alpha": 6.75, "a": 0.8, "b": 4.0}
     assert parameters["gamma_gamma"] == {"p": 6.0, "q": 4.0, "gamma": 100.0}
     assert (parameters["start"], parameters["end"]) == ("2023-01-01", "2024-12-31")
     assert json.loads(json.dumps(parameters))["mess_counts"] == parameters["mess_counts"]
@@ -231,7 +231,7 @@ def test_purchases_lie_between_birth_and_dropout(clean):
     truth = clean.truth.set_index("customer_id").join(spans)
     assert (truth["min"] == truth["birth"]).all()  # birth is the first purchase
     assert (truth["max"] < end_of_window(clean)).all()
-    assert (truth["birth"] < pd.Timestamp("2024-03-15")).all()  # born in the first 60%
+    assert (truth["birth"] < pd.Timestamp("2024-11-25")).all()  # born in the first 95%
     dead = truth[~truth["alive_at_end"]]
     assert (dead["max"] == dead["dropout"]).all()  # nothing bought after dropping out
     assert truth.loc[truth["alive_at_end"], "dropout"].isna().all()
