@@ -19,6 +19,7 @@ __all__ = [
     "InsufficientDataError",
     "NotebookFailedError",
     "describe_rows",
+    "require_columns",
 ]
 
 #: How many offending rows an error message lists.
@@ -144,3 +145,13 @@ def describe_rows(
     values = [_HIDDEN] * len(shown) if hide_values else shown[column]
     rows = [(int(r), v) for r, v in zip(shown[row_column], values, strict=True)]
     return rows, int(mask.sum())
+
+
+def require_columns(frame: pd.DataFrame, columns, *, source: str, hint: str) -> None:
+    """Raise :class:`DataContractError` naming the columns ``frame`` lacks and those it has."""
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        present = ", ".join(map(str, frame.columns))
+        raise DataContractError(
+            f"has no column {', '.join(map(repr, missing))}. Columns present: {present}.",
+            source=source, hint=hint)

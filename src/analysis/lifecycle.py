@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.errors import ConfigError, DataContractError
+from analysis.errors import ConfigError, DataContractError, require_columns
 from analysis.rules import load_rules
 from analysis.value import (
     _check_summary,
@@ -204,14 +204,9 @@ def _observation_end(summary: pd.DataFrame, value, last_purchase: int) -> int:
 
 
 def _check_transactions(transactions: pd.DataFrame) -> None:
-    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in transactions]
-    if missing:
-        present = ", ".join(map(str, transactions.columns))
-        raise DataContractError(
-            f"has no column {', '.join(map(repr, missing))}. Columns present: {present}.",
-            source="the transactions",
-            hint="pass the cleaned lines (CleaningResult.transactions) the summary was built from.",
-        )
+    require_columns(
+        transactions, ("customer_id", "timestamp", "amount"), source="the transactions",
+        hint="pass the cleaned lines (CleaningResult.transactions) the summary was built from.")
 
 
 def _purchase_days(transactions: pd.DataFrame, ids: pd.Series, obs: int):

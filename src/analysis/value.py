@@ -28,7 +28,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.errors import ConfigError, DataContractError, InsufficientDataError
+from analysis.errors import (
+    ConfigError,
+    InsufficientDataError,
+    require_columns,
+)
 from analysis.rules import load_rules
 
 __all__ = [
@@ -189,13 +193,9 @@ def potential_customers(summary: pd.DataFrame, customers: pd.DataFrame | None) -
     """
     if customers is None:
         return pd.Index([], dtype=summary["customer_id"].dtype)
-    if "customer_id" not in customers:
-        present = ", ".join(map(str, customers.columns))
-        raise DataContractError(
-            f"has no column 'customer_id'. Columns present: {present}.",
-            source="the customers table",
-            hint="rename the customer id column to customer_id (see analysis.resolve_columns).",
-        )
+    require_columns(
+        customers, ("customer_id",), source="the customers table",
+        hint="rename the customer id column to customer_id (see analysis.resolve_columns).")
     ids = customers["customer_id"]
     absent = (_positions(ids, summary["customer_id"]) < 0) & ids.notna().to_numpy()
     return pd.Index(ids[absent].drop_duplicates())
@@ -226,14 +226,8 @@ def _concat_ids(ids: pd.Series, potential: pd.Index) -> pd.Series:
 
 def _check_summary(summary: pd.DataFrame, columns: tuple[str, ...]) -> None:
     """A customer summary with ``columns`` and at least one customer."""
-    missing = [c for c in columns if c not in summary]
-    if missing:
-        present = ", ".join(map(str, summary.columns))
-        raise DataContractError(
-            f"has no column {', '.join(map(repr, missing))}. Columns present: {present}.",
-            source="the customer summary",
-            hint="pass the output of analysis.customer_summary.",
-        )
+    require_columns(summary, columns, source="the customer summary",
+                    hint="pass the output of analysis.customer_summary.")
     if summary.empty:
         raise InsufficientDataError(
             "The customer summary is empty: no customer has a purchase, so there is nobody to "
