@@ -95,7 +95,7 @@ def run_summary_benchmark(
     for name in METHODS:
         runs = []
         for _ in range(max(1, int(repeats))):
-            run = _in_fresh_process(name, str(path), obs_end)
+            run = in_fresh_process(_worker, name, str(path), obs_end)
             results[name] = run.pop("result")
             runs.append(run)
         methods[name] = {
@@ -208,10 +208,11 @@ def _cached_parquet(n_customers: int, seed: int, cache_dir: Path) -> tuple[Path,
     return path, pq.ParquetFile(path).metadata.num_rows
 
 
-def _in_fresh_process(method: str, path: str, obs_end: str) -> dict:
+def in_fresh_process(worker, *args) -> dict:
+    """Run ``worker(*args)`` in a new (spawned) process, so its peak memory is its own."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_worker, method, path, obs_end).result()
+        return pool.submit(worker, *args).result()
 
 
 def _peak_mb() -> float:

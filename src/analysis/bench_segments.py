@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 __all__ = ["run_segment_benchmark", "main"]
@@ -52,12 +50,12 @@ def run_segment_benchmark(
         ``ratio`` (ours seconds / pandas_rfm seconds) and ``groups`` (customers per lifecycle
         stage, to show the run did real work).
     """
-    from analysis.bench import _cached_parquet, _machine
+    from analysis.bench import _cached_parquet, _machine, in_fresh_process
 
     path, n_lines = _cached_parquet(int(n_customers), int(seed), Path(cache_dir))
     methods, detail = {}, {}
     for name in METHODS:
-        runs = [_in_fresh_process(name, str(path)) for _ in range(max(1, int(repeats)))]
+        runs = [in_fresh_process(_worker, name, str(path)) for _ in range(max(1, int(repeats)))]
         detail[name] = runs[-1].pop("detail")
         for run in runs[:-1]:
             run.pop("detail")
@@ -76,12 +74,6 @@ def run_segment_benchmark(
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
-
-
-def _in_fresh_process(method: str, path: str) -> dict:
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_worker, method, path).result()
 
 
 def _pandas_rfm(summary):

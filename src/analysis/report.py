@@ -26,6 +26,9 @@ from analysis.quality import revenue_by_facet, revenue_by_month
 __all__ = [
     "Report",
     "setup_notebook",
+    "emit",
+    "markdown",
+    "left_align",
     "show_title",
     "show_section",
     "save_data_artifacts",
@@ -132,7 +135,8 @@ def _show_errors_readably() -> None:
     shell.set_custom_exc((FenqunError,), handler)
 
 
-def _display(obj) -> None:
+def emit(obj) -> None:
+    """Display ``obj`` in the notebook (print it outside one)."""
     try:
         from IPython.display import display
     except ImportError:  # pragma: no cover
@@ -141,7 +145,8 @@ def _display(obj) -> None:
     display(obj)
 
 
-def _markdown(text: str):
+def markdown(text: str):
+    """``text`` as displayable Markdown (the plain text outside a notebook)."""
     try:
         from IPython.display import Markdown
     except ImportError:  # pragma: no cover
@@ -154,7 +159,7 @@ def show_title(report: Report, key: str, *, subtitle: str = "") -> None:
     lines = [f"# {report.labels('titles', key)}"]
     if subtitle:
         lines.append(subtitle)
-    _display(_markdown("\n\n".join(lines)))
+    emit(markdown("\n\n".join(lines)))
 
 
 def show_ledger(report: Report, result: CleaningResult):
@@ -171,10 +176,10 @@ def show_ledger(report: Report, result: CleaningResult):
     styled = table.style.format({labels("columns", "rows"): "{:,}",
                                  labels("columns", "amount"): "{:,.2f}",
                                  labels("columns", "share"): "{:.1%}"})
-    return _left_align(styled, [labels("columns", "bucket"), labels("columns", "reason")])
+    return left_align(styled, [labels("columns", "bucket"), labels("columns", "reason")])
 
 
-def _left_align(styled, columns: list[str]):
+def left_align(styled, columns: list[str]):
     """Text columns read left to right; numbers stay right-aligned."""
     return (styled.hide(axis="index")
             .set_properties(subset=columns, **{"text-align": "left"})
@@ -206,7 +211,7 @@ def narrate_ledger(report: Report, result: CleaningResult):
     if flagged:
         text += "\n\n" + labels("narrative", "outliers", outlier_rows=flagged,
                                 outlier_limit=result.outlier_limit)
-    return _markdown(text)
+    return markdown(text)
 
 
 _FORMATS = {"input_rows": "{:,}", "customers": "{:,}", "potential_customers": "{:,}",
@@ -237,7 +242,7 @@ def show_overview(report: Report, metrics: dict, *, time_unit: str, time_mode: s
                                  else time_unit))
     rows.append((labels("metrics", "time_unit"), basis))
     table = pd.DataFrame(rows, columns=[labels("columns", "metric"), labels("columns", "value")])
-    return _left_align(table.style, [labels("columns", "metric")])
+    return left_align(table.style, [labels("columns", "metric")])
 
 
 def plot_distributions(
@@ -280,7 +285,7 @@ def narrate_distributions(report: Report, summary: pd.DataFrame, gaps: pd.DataFr
         one_time_share=float((summary["frequency"] == 0).mean()),
         median_gap=float(gaps["gap_days"].median()) if len(gaps) else float("nan"),
         top_decile_share=float(top / revenue.sum()) if revenue.sum() else float("nan"))
-    return _markdown(text)
+    return markdown(text)
 
 
 def save_table(report: Report, name: str, table: pd.DataFrame) -> Path:
@@ -354,12 +359,12 @@ def show_provenance(report: Report, parameters: dict, *, source: str, fingerprin
     rows += [(f"version: {k}", v) for k, v in package_versions().items()]
     labels = report.labels
     table = pd.DataFrame(rows, columns=[labels("columns", "parameter"), labels("columns", "value")])
-    return _left_align(table.style, list(table.columns))
+    return left_align(table.style, list(table.columns))
 
 
 def show_section(report: Report, key: str) -> None:
     """Display a section heading from ``labels.yaml`` ``sections``."""
-    _display(_markdown(f"## {report.labels('sections', key)}"))
+    emit(markdown(f"## {report.labels('sections', key)}"))
 
 
 def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:

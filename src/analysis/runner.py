@@ -64,8 +64,11 @@ def notebook_parameters(path: Path) -> dict[str, dict]:
     return papermill.inspect_notebook(str(path))
 
 
-def _plan(config: RunConfig, notebooks: list[Path], run_dir: Path) -> dict[Path, dict]:
-    """Parameters for each notebook, after rejecting any that no notebook declares."""
+def _plan(
+    config: RunConfig, notebooks: list[Path], run_dir: Path
+) -> tuple[dict[Path, dict], dict[Path, dict]]:
+    """Parameters for each notebook, after rejecting any that no notebook declares, and what
+    each notebook declares (read once: papermill parses the notebook to find out)."""
     Labels(config.parameters.get("language", "zh"))  # a wrong language fails before running
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     union = {name: spec for specs in declared.values() for name, spec in specs.items()}
@@ -84,7 +87,7 @@ def _plan(config: RunConfig, notebooks: list[Path], run_dir: Path) -> dict[Path,
         if "run_dir" in specs:
             chosen["run_dir"] = str(run_dir.resolve())
         plans[nb] = chosen
-    return plans
+    return plans, declared
 
 
 def _effective(parameters: dict, specs: dict[str, dict]) -> dict:
@@ -178,7 +181,7 @@ def run_reports(
     out = Path(out)
     run_id, run_dir = _new_run_dir(out, config.run_name)
     try:
-        plans = _plan(config, notebooks, run_dir)
+        plans, declared = _plan(config, notebooks, run_dir)
     except ConfigError:
         for sub in ("executed", "artifacts"):
             (run_dir / sub).rmdir()
@@ -191,7 +194,7 @@ def run_reports(
         for i, (notebook, parameters) in enumerate(plans.items(), 1):
             entry = {"name": notebook.stem, "status": "not run", "seconds": None,
                      "html": f"{notebook.stem}.html", "executed": f"executed/{notebook.name}",
-                     "parameters": _effective(parameters, notebook_parameters(notebook))}
+                     "parameters": _effective(parameters, declared[notebook])}
             result.notebooks.append(entry)
             if result.status == "failed":
                 continue

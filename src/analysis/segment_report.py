@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import plotting
-from analysis.report import Report, _display, _left_align, _markdown
+from analysis.report import Report, emit, left_align, markdown
 
 __all__ = ["show_profiles", "narrate_scheme", "plot_segment_overview", "plot_other_schemes",
            "show_facets", "narrate_matrix", "narrate_lifecycle", "headline_numbers",
@@ -30,8 +30,8 @@ def show_profiles(report: Report, profiles: pd.DataFrame, scheme: str):
                names["average_order_value"]: "{:,.2f}", names["orders"]: "{:,.0f}",
                names["median_recency_days"]: "{:.0f}"}
     styled = table.style.format(formats, na_rep="–")
-    _display(_markdown(f"### {labels('schemes', scheme)}"))
-    return _left_align(styled, [names["group"]])
+    emit(markdown(f"### {labels('schemes', scheme)}"))
+    return left_align(styled, [names["group"]])
 
 
 def narrate_scheme(report: Report, profiles: pd.DataFrame, scheme: str, *, top: int = 3):
@@ -42,7 +42,7 @@ def narrate_scheme(report: Report, profiles: pd.DataFrame, scheme: str, *, top: 
                     share=row.share, revenue_share=row.revenue_share)
              for row in table.head(top).itertuples()]
     joiner = "；" if report.language == "zh" else "; "
-    return _markdown(joiner.join(lines) + ("。" if report.language == "zh" else "."))
+    return markdown(joiner.join(lines) + ("。" if report.language == "zh" else "."))
 
 
 def plot_segment_overview(report: Report, profiles: pd.DataFrame, grid: pd.DataFrame):
@@ -84,7 +84,7 @@ def show_facets(report: Report, facet_profiles: dict[str, pd.DataFrame], scheme:
         mix.index = [f"{labels('facets', facet)}: {v}" for v in mix.index]
         shown.append(mix)
     if not shown:
-        return _markdown(labels("narrative", "no_facets"))
+        return markdown(labels("narrative", "no_facets"))
     table = pd.concat(shown)
     return table.style.format("{:.0%}").background_gradient(cmap="Blues", axis=None)
 
@@ -102,7 +102,7 @@ def narrate_matrix(report: Report, basis: dict, profiles: pd.DataFrame):
                              share=core["share"].iloc[0],
                              revenue_share=core["revenue_share"].iloc[0])
         text += "。" if report.language == "zh" else "."
-    return _markdown(text)
+    return markdown(text)
 
 
 def narrate_lifecycle(report: Report, profiles: pd.DataFrame, segment_rules: dict | None = None):
@@ -117,7 +117,7 @@ def narrate_lifecycle(report: Report, profiles: pd.DataFrame, segment_rules: dic
     table = profiles[profiles["scheme"] == "lifecycle_stage"].set_index("group")
     count = {k: int(table["customers"].get(k, 0)) for k in ("returning", "at_risk", "churned")}
     share = {k: float(table["revenue_share"].get(k, 0) or 0) for k in count}
-    return _markdown(labels("narrative", "lifecycle", **{f"{k}_n": v for k, v in count.items()},
+    return markdown(labels("narrative", "lifecycle", **{f"{k}_n": v for k, v in count.items()},
                             **{f"{k}_share": v for k, v in share.items()},
                             at_risk_multiple=rules["rhythm"]["at_risk_multiple"],
                             churn_multiple=rules["rhythm"]["churned_multiple"],
@@ -166,7 +166,7 @@ def show_flows(report: Report, flows: pd.DataFrame):
     table.index = [labels("lifecycle_stage", s) for s in table.index]
     table.columns = [labels("lifecycle_stage", s) for s in table.columns]
     days = flows.attrs.get("lookback_days", "")
-    _display(_markdown(labels("narrative", "flows", days=days)))
+    emit(markdown(labels("narrative", "flows", days=days)))
     return table.style.format("{:,}").background_gradient(cmap="Blues", axis=None)
 
 
@@ -187,9 +187,9 @@ def narrate_facets(report: Report, facet_profiles: dict[str, pd.DataFrame], *,
         lines.append(labels("narrative", "facet_line", facet=labels("facets", facet), value=best,
                             group=labels(scheme, group), share=share[best], overall=overall))
     if not lines:
-        return _markdown(labels("narrative", "no_facets"))
+        return markdown(labels("narrative", "no_facets"))
     joiner = "；" if report.language == "zh" else "; "
-    return _markdown(joiner.join(lines) + ("。" if report.language == "zh" else "."))
+    return markdown(joiner.join(lines) + ("。" if report.language == "zh" else "."))
 
 
 def narrate_flows(report: Report, flows: pd.DataFrame):
@@ -198,11 +198,11 @@ def narrate_flows(report: Report, flows: pd.DataFrame):
     moved = flows[flows["from_stage"] != flows["to_stage"]].sort_values("customers",
                                                                         ascending=False)
     if moved.empty:
-        return _markdown(labels("narrative", "flows_none"))
+        return markdown(labels("narrative", "flows_none"))
     parts = [labels("narrative", "flow_line", customers=int(row.customers),
                     source=labels("lifecycle_stage", row.from_stage),
                     target=labels("lifecycle_stage", row.to_stage))
              for row in moved.head(4).itertuples()]
     joiner = "；" if report.language == "zh" else "; "
-    return _markdown(labels("narrative", "flows_lead", days=flows.attrs.get("lookback_days", ""))
+    return markdown(labels("narrative", "flows_lead", days=flows.attrs.get("lookback_days", ""))
                      + joiner.join(parts) + ("。" if report.language == "zh" else "."))
