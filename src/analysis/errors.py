@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "DataContractError",
     "InsufficientDataError",
+    "ModelFitError",
     "NotebookFailedError",
     "describe_rows",
     "require_columns",
@@ -105,6 +106,10 @@ class DataContractError(FenqunError, ValueError):
 
 class InsufficientDataError(FenqunError, ValueError):
     """There is too little data for a result to mean anything; nothing is published."""
+
+
+class ModelFitError(FenqunError, RuntimeError):
+    """A model could not be fitted (no convergence, or parameters outside their valid range)."""
 
 
 class NotebookFailedError(FenqunError, RuntimeError):

@@ -21,17 +21,19 @@ __all__ = [
     "plot_revenue_by_facet",
 ]
 
-_COLOR = "#3b6ea8"
-_MUTED = "#b0b7c3"
+COLOR = "#3b6ea8"  # the main series
+MUTED = "#b0b7c3"  # the comparison or background series
 
 
-def _axes(ax: Axes | None) -> Axes:
+def new_axes(ax: Axes | None) -> Axes:
+    """The given Axes, or a new one of the reports' default size."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     return ax
 
 
-def _money(value: float, _pos=None) -> str:
+def format_money(value: float, _pos=None) -> str:
+    """Short money text (``1.2k``, ``3.4M``); usable as a ``FuncFormatter`` function."""
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= size:
             return f"{value / size:.1f}{suffix}"
@@ -50,12 +52,12 @@ def plot_orders_per_customer(
         Per-customer summary with ``orders``.
     """
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     counts = summary["orders"].clip(upper=max_orders).value_counts().sort_index()
-    ax.bar(counts.index.astype(int), counts.to_numpy(), color=_COLOR)
+    ax.bar(counts.index.astype(int), counts.to_numpy(), color=COLOR)
     ticks = list(counts.index.astype(int))
     ax.set_xticks(ticks, [f"{t}+" if t == max_orders else str(t) for t in ticks])
-    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.yaxis.set_major_formatter(FuncFormatter(format_money))
     ax.set(title=labels("plots", "orders_per_customer"), xlabel=labels("plots", "orders"),
            ylabel=labels("plots", "customers"))
     return ax
@@ -75,16 +77,16 @@ def plot_purchase_gaps(
         Right edge of the plot; default the 99th percentile.
     """
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     values = gaps["gap_days"].to_numpy()
     if len(values):
         right = max_days or max(int(np.percentile(values, 99)), 1)
-        ax.hist(np.clip(values, 0, right), bins=min(50, right), color=_COLOR)
+        ax.hist(np.clip(values, 0, right), bins=min(50, right), color=COLOR)
         median = float(np.median(values))
         ax.axvline(median, color="black", linestyle="--", linewidth=1)
         ax.annotate(f"{median:.0f}", (median, ax.get_ylim()[1] * 0.9), xytext=(4, 0),
                     textcoords="offset points")
-    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.yaxis.set_major_formatter(FuncFormatter(format_money))
     ax.set(title=labels("plots", "purchase_gaps"), xlabel=labels("plots", "days"),
            ylabel=labels("plots", "repeat_purchases"))
     return ax
@@ -101,16 +103,16 @@ def plot_revenue_by_month(
         Output of :func:`analysis.quality.revenue_by_month`.
     """
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     with_id = revenue["revenue"] - revenue["revenue_without_customer_id"]
     x = np.arange(len(revenue))
-    ax.bar(x, with_id, color=_COLOR, label=labels("metrics", "customer_revenue"))
-    ax.bar(x, revenue["revenue_without_customer_id"], bottom=with_id, color=_MUTED,
+    ax.bar(x, with_id, color=COLOR, label=labels("metrics", "customer_revenue"))
+    ax.bar(x, revenue["revenue_without_customer_id"], bottom=with_id, color=MUTED,
            label=labels("reasons", "missing_customer_id"))
     step = max(1, len(x) // 12)
     ax.set_xticks(x[::step], revenue["month"].dt.strftime("%Y-%m").iloc[::step], rotation=45,
                   ha="right")
-    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.yaxis.set_major_formatter(FuncFormatter(format_money))
     if revenue["revenue_without_customer_id"].abs().sum() > 0:
         ax.legend(frameon=False, fontsize="small")
     ax.set(title=labels("plots", "revenue_by_month"), xlabel=labels("plots", "month"),
@@ -132,13 +134,13 @@ def plot_revenue_by_facet(
         The facet column in ``table``.
     """
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     shown = table.head(top).iloc[::-1]
-    ax.barh(shown[facet].astype(str), shown["revenue"], color=_COLOR)
+    ax.barh(shown[facet].astype(str), shown["revenue"], color=COLOR)
     for y, (value, share) in enumerate(zip(shown["revenue"], shown["revenue_share"], strict=True)):
         ax.annotate(f"{share:.0%}", (value, y), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize="small")
-    ax.xaxis.set_major_formatter(FuncFormatter(_money))
+    ax.xaxis.set_major_formatter(FuncFormatter(format_money))
     ax.xaxis.set_major_locator(MaxNLocator(4))
     name = labels("facets", facet)
     ax.set(title=labels("plots", "revenue_by", facet=name), xlabel=labels("plots", "revenue"),
@@ -162,14 +164,14 @@ def plot_group_shares(
         Group keys top to bottom; default by revenue share.
     """
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     table = profiles[profiles["scheme"] == scheme].set_index("group")
     keys = order or list(table.sort_values("revenue_share").index[::-1])
     keys = [k for k in keys if k in table.index]
     table = table.loc[keys[::-1]]
     y = np.arange(len(table))
-    ax.barh(y + 0.2, table["share"], height=0.4, color=_MUTED, label=labels("columns", "customers"))
-    ax.barh(y - 0.2, table["revenue_share"].fillna(0), height=0.4, color=_COLOR,
+    ax.barh(y + 0.2, table["share"], height=0.4, color=MUTED, label=labels("columns", "customers"))
+    ax.barh(y - 0.2, table["revenue_share"].fillna(0), height=0.4, color=COLOR,
             label=labels("columns", "revenue_share"))
     ax.set_yticks(y, [labels(scheme, k) for k in table.index])
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
@@ -192,7 +194,7 @@ def plot_rf_heatmap(
     import seaborn as sns
 
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     table = grid.pivot(index="r_score", columns="f_score", values="mean_revenue").sort_index(
         ascending=False)
     sns.heatmap(table, ax=ax, cmap="Blues", annot=True, fmt=",.0f", cbar=False,
@@ -213,7 +215,7 @@ def plot_customer_matrix(
         :func:`analysis.segments.segment_profiles` rows of scheme ``matrix_cell``.
     """
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     table = profiles[(profiles["scheme"] == "matrix_cell")
                      & (profiles["group"] != "no_purchase")].copy()
     parts = table["group"].str.extract(r"(?P<value>\w+?)_value_(?P<loyalty>\w+?)_loyalty")
@@ -246,18 +248,18 @@ def plot_lifecycle(
 ) -> Axes:
     """Customers per lifecycle stage, in lifecycle order, with their revenue share."""
     labels = labels or Labels("en")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     order = ["potential", "new", "active", "returning", "loyal", "at_risk", "churned"]
     table = profiles[profiles["scheme"] == "lifecycle_stage"].set_index("group").reindex(order)
     table = table.dropna(subset=["customers"])
     x = np.arange(len(table))
-    ax.bar(x, table["customers"], color=_COLOR)
+    ax.bar(x, table["customers"], color=COLOR)
     for xi, (count, share) in enumerate(zip(table["customers"], table["revenue_share"],
                                             strict=True)):
         ax.annotate(f"{share:.0%}" if pd.notna(share) else "", (xi, count), xytext=(0, 2),
                     textcoords="offset points", ha="center", fontsize="small")
     ax.set_xticks(x, [labels("lifecycle_stage", k) for k in table.index], rotation=30,
                   ha="right")
-    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    ax.yaxis.set_major_formatter(FuncFormatter(format_money))
     ax.set(title=labels("plots", "lifecycle_title"), xlabel="", ylabel=labels("plots", "customers"))
     return ax

@@ -32,6 +32,7 @@ __all__ = [
     "show_title",
     "show_section",
     "save_data_artifacts",
+    "save_json",
     "show_ledger",
     "narrate_ledger",
     "show_overview",
@@ -304,6 +305,20 @@ def save_table(report: Report, name: str, table: pd.DataFrame) -> Path:
     finally:
         table.attrs = attrs
     return path
+
+
+def save_json(report: Report, name: str, record: dict) -> Path:
+    """Write ``artifacts/<name>`` as indented UTF-8 JSON (dates and numpy scalars as text)."""
+    path = report.artifacts / name
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=2, default=_json_default),
+                    encoding="utf-8")
+    return path
+
+
+def _json_default(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
 
 
 def load_table(report: Report, name: str) -> pd.DataFrame:

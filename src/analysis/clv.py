@@ -1,0 +1,359 @@
+"""Customer lifetime value: per-customer predictions, discounted CLV and bootstrap intervals.
+
+Time is explicit everywhere. The horizon is in **months** (365.2425 / 12 days each) and is
+converted to the summary's time unit; the discount rate is **annual** and applied once per
+month of the horizon: a purchase expected in month *i* is worth ``1 / (1 + rate) ** (i / 12)``
+of its amount today (lifetimes' ``customer_lifetime_value`` with a monthly rate of
+``(1 + rate) ** (1 / 12) - 1``). CLV = margin x expected spend per purchase x discounted
+expected purchases.
+
+Every prediction that depends only on (frequency, recency, T) is computed once per distinct
+combination and mapped back to the customers, which is what keeps a million customers fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.btyd import PurchaseModel, SpendModel, compress
+from analysis.errors import ConfigError, InsufficientDataError, ModelFitError
+from analysis.summary import UNIT_DAYS
+
+__all__ = [
+    "MONTH_DAYS",
+    "MinimumData",
+    "check_minimum_data",
+    "horizon_in_units",
+    "customer_value",
+    "bootstrap_value",
+    "ValueInterval",
+    "value_deciles",
+    "value_by_group",
+    "ARTIFACT_COLUMNS",
+    "with_interval",
+]
+
+MONTH_DAYS = 365.2425 / 12
+#: Beyond this wait a "next purchase date" means nothing; it is left empty.
+_MAX_WAIT_DAYS = 3652
+VALUE_COLUMNS = ("customer_id", "expected_purchases", "p_alive", "expected_spend", "clv",
+                 "next_purchase_date", "overdue_score")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MinimumData:
+    """The least data for which predictions are published (all must hold).
+
+    Attributes
+    ----------
+    customers
+        Customers in the calibration period.
+    repeat_buyers
+        Calibration customers with at least one repeat purchase (the spend model's sample).
+    calibration_days, holdout_days
+        Length of the calibration and holdout periods.
+    """
+
+    customers: int = 300
+    repeat_buyers: int = 100
+    calibration_days: int = 90
+    holdout_days: int = 28
+
+
+def check_minimum_data(split: pd.DataFrame, minimum: MinimumData | dict | None = None) -> dict:
+    """Refuse (raise) when a calibration/holdout split is too small to validate a model.
+
+    Parameters
+    ----------
+    split
+        :func:`analysis.summary.calibration_holdout_summary` output (``frequency_cal``,
+        ``T_cal``, ``duration_holdout``; ``attrs["time_unit"]``).
+    minimum
+        Thresholds; a dict overrides :class:`MinimumData` fields by name.
+
+    Returns
+    -------
+    dict
+        The measured quantities (``customers``, ``repeat_buyers``, ``calibration_days``,
+        ``holdout_days``) and the thresholds (``minimum``).
+
+    Raises
+    ------
+    InsufficientDataError
+        Listing every quantity below its threshold.
+    """
+    if not isinstance(minimum, MinimumData):
+        try:
+            minimum = MinimumData(**(minimum or {}))
+        except TypeError as error:
+            raise ConfigError(f"minimum_data: {error}; allowed keys are customers, "
+                              "repeat_buyers, calibration_days, holdout_days.") from None
+    unit_days = UNIT_DAYS[split.attrs.get("time_unit", "week")]
+    measured = {
+        "customers": len(split),
+        "repeat_buyers": int((split["frequency_cal"] > 0).sum()),
+        "calibration_days": round(float(split["T_cal"].max()) * unit_days) if len(split) else 0,
+        "holdout_days": round(float(split["duration_holdout"].max()) * unit_days)
+        if len(split) else 0,
+    }
+    short = {k: v for k, v in measured.items() if v < getattr(minimum, k)}
+    if short:
+        detail = "; ".join(f"{k.replace('_', ' ')}: {v:,} (minimum {getattr(minimum, k):,})"
+                           for k, v in short.items())
+        raise InsufficientDataError(
+            f"Too little data for lifetime-value predictions, so none are published ({detail}). "
+            "Use a longer history, a later calibration end or more customers; the thresholds "
+            "are the `minimum_data` parameter.")
+    return {**measured, "minimum": minimum.__dict__}
+
+
+def horizon_in_units(months: float, time_unit: str) -> float:
+    """``months`` expressed in the summary's time unit (days, weeks or months)."""
+    if time_unit not in UNIT_DAYS:
+        raise ConfigError(f"Unknown time unit {time_unit!r}; use one of {', '.join(UNIT_DAYS)}.")
+    return months * MONTH_DAYS / UNIT_DAYS[time_unit]
+
+
+def customer_value(
+    summary: pd.DataFrame,
+    purchase_model: PurchaseModel,
+    spend_model: SpendModel,
+    *,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+    month_days: float = MONTH_DAYS,
+) -> pd.DataFrame:
+    """Predict each customer's purchases, P(alive), spend and discounted CLV over the horizon.
+
+    Parameters
+    ----------
+    summary
+        :func:`analysis.summary.customer_summary` output (``customer_id``, ``frequency``,
+        ``recency``, ``T``, ``monetary_value``; ``attrs`` ``time_unit``, ``observation_end``).
+    purchase_model, spend_model
+        Fitted models (on the same time unit as ``summary``).
+    horizon_months
+        Whole months ahead.
+    annual_discount_rate
+        Yearly rate, applied monthly (see the module docstring).
+    margin
+        Share of revenue that is value (1.0 = CLV in revenue; 0.3 = a 30 % gross margin).
+    month_days
+        Length of a month in days (lifetimes uses 30).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer in ``summary`` order: ``customer_id``, ``expected_purchases``
+        (over the horizon), ``p_alive`` (now), ``expected_spend`` (per purchase), ``clv``
+        (discounted, x margin), ``next_purchase_date`` (median date of the next purchase if
+        the customer is still active; empty when more than ten years away) and
+        ``overdue_score`` (time since the last purchase divided by the customer's expected
+        gap between purchases: above 1 is later than usual).
+    """
+    if int(horizon_months) != horizon_months or horizon_months < 1:
+        raise ConfigError(f"horizon_months must be a whole number of months >= 1, "
+                          f"not {horizon_months!r}.")
+    if not 0 <= annual_discount_rate < 1 or not 0 < margin <= 1:
+        raise ConfigError("annual_discount_rate must be in [0, 1) and margin in (0, 1]; got "
+                          f"{annual_discount_rate!r} and {margin!r}.")
+    time_unit = summary.attrs.get("time_unit", "week")
+    distinct, inverse = compress(summary)
+    discounted, expected = _discounted_purchases(
+        purchase_model, distinct, int(horizon_months), annual_discount_rate,
+        month_days / UNIT_DAYS[time_unit])
+    spend = spend_model.expected_spend(summary)
+    shape, rate = purchase_model.purchase_rate_posterior(distinct)
+    since_last = (distinct["T"] - distinct["recency"]).to_numpy(float)
+    wait_units = rate * (2.0 ** (1.0 / shape) - 1.0)  # median of the Lomax waiting time
+    wait_days = wait_units * UNIT_DAYS[time_unit]
+    obs = pd.Timestamp(summary.attrs["observation_end"])
+    next_date = obs + pd.to_timedelta(np.where(wait_days <= _MAX_WAIT_DAYS, np.ceil(wait_days),
+                                               np.nan), unit="D")
+    return pd.DataFrame({
+        "customer_id": summary["customer_id"].to_numpy(),
+        "expected_purchases": expected[inverse],
+        "p_alive": purchase_model.p_alive(distinct)[inverse],
+        "expected_spend": spend,
+        "clv": margin * spend * discounted[inverse],
+        "next_purchase_date": next_date[inverse],
+        "overdue_score": (since_last * shape / rate)[inverse],
+    })
+
+
+def _discounted_purchases(model, distinct, months: int, rate: float, units_per_month: float):
+    cumulative = np.vstack([np.zeros(len(distinct))] + [
+        model.expected_purchases(distinct, month * units_per_month)
+        for month in range(1, months + 1)
+    ])
+    factors = (1.0 + rate) ** (-np.arange(1, months + 1) / 12.0)
+    return factors @ np.diff(cumulative, axis=0), cumulative[-1]
+
+
+@dataclass
+class ValueInterval:
+    """Bootstrap interval of CLV, from refits on customers resampled with replacement.
+
+    Attributes
+    ----------
+    clv_low, clv_high : numpy.ndarray
+        Per-customer bounds (``summary`` order).
+    total_low, total_high : float
+        Bounds of the total CLV of the customer base.
+    totals : numpy.ndarray
+        Total CLV of the base under each successful resample.
+    confidence : float
+    n_resamples, n_failed : int
+        Resamples asked for, and those whose refit failed (left out).
+    """
+
+    clv_low: np.ndarray
+    clv_high: np.ndarray
+    total_low: float
+    total_high: float
+    totals: np.ndarray
+    confidence: float
+    n_resamples: int
+    n_failed: int
+
+
+def bootstrap_value(
+    summary: pd.DataFrame,
+    purchase_model: PurchaseModel,
+    spend_model: SpendModel,
+    *,
+    n_resamples: int = 50,
+    confidence: float = 0.90,
+    random_state: int = 0,
+    **value_options,
+) -> ValueInterval:
+    """Interval of each customer's CLV and of the base's total, by bootstrap over customers.
+
+    Each resample draws ``len(summary)`` customers with replacement, refits both models on
+    them (warm-started from the full fit, with its penalizer) and predicts every customer of
+    ``summary``. The interval therefore reflects how precisely the data pin down the model's
+    parameters, not the randomness of a single customer's future purchases.
+
+    Parameters
+    ----------
+    summary, purchase_model, spend_model
+        As for :func:`customer_value`; the models are the fits on ``summary``.
+    n_resamples
+        Number of bootstrap refits (>= 10).
+    confidence
+        Central coverage of the interval.
+    random_state
+        Seed of the resampling.
+    **value_options
+        ``horizon_months``, ``annual_discount_rate``, ``margin`` as for :func:`customer_value`.
+
+    Raises
+    ------
+    ModelFitError
+        When more than a tenth of the refits fail.
+    """
+    if n_resamples < 10:
+        raise ConfigError(f"n_resamples must be at least 10, not {n_resamples}.")
+    horizon = int(value_options.get("horizon_months", 12))
+    rate = float(value_options.get("annual_discount_rate", 0.10))
+    margin = float(value_options.get("margin", 1.0))
+    units_per_month = MONTH_DAYS / UNIT_DAYS[summary.attrs.get("time_unit", "week")]
+    distinct, inverse = compress(summary)
+    rng = np.random.default_rng(random_state)
+    n = len(summary)
+    draws = np.empty((n_resamples, n), dtype=np.float32)
+    kept, failed = 0, 0
+    for _ in range(n_resamples):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        rows = distinct.assign(weight=np.bincount(inverse, weights=counts, minlength=len(distinct)))
+        try:
+            purchases = PurchaseModel(purchase_model.model, (purchase_model.penalizer_,)).fit(
+                rows, initial_params=purchase_model.params_)
+            spend = SpendModel((spend_model.penalizer_,), spend_model.max_correlation).fit(
+                summary[["frequency", "monetary_value"]].assign(weight=counts),
+                initial_params=spend_model.params_)
+        except ModelFitError:
+            failed += 1
+            continue
+        discounted, _ = _discounted_purchases(purchases, distinct, horizon, rate, units_per_month)
+        draws[kept] = margin * spend.expected_spend(summary) * discounted[inverse]
+        kept += 1
+    if failed > n_resamples / 10:
+        raise ModelFitError(f"{failed} of {n_resamples} bootstrap refits failed; the interval "
+                            "would not be trustworthy.")
+    draws = draws[:kept]
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    totals = draws.sum(axis=1, dtype=float)
+    total_low, total_high = np.percentile(totals, [tail, 100 - tail])
+    return ValueInterval(low, high, float(total_low), float(total_high), totals, confidence,
+                         n_resamples, failed)
+
+
+def value_deciles(values: pd.DataFrame) -> pd.DataFrame:
+    """Customers in ten equal-sized groups by CLV, highest first.
+
+    Parameters
+    ----------
+    values
+        :func:`customer_value` output (``clv``, ``p_alive``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``decile`` (1 = the most valuable tenth), ``customers``, ``clv_total``, ``clv_share``,
+        ``clv_mean``, ``p_alive_mean``; shares sum to 1.
+    """
+    rank = values["clv"].rank(method="first", ascending=False)
+    decile = np.ceil(rank * 10 / len(values)).astype(int).clip(1, 10)
+    table = values.groupby(decile.rename("decile")).agg(
+        customers=("clv", "size"), clv_total=("clv", "sum"), clv_mean=("clv", "mean"),
+        p_alive_mean=("p_alive", "mean")).reset_index()
+    table.insert(3, "clv_share", table["clv_total"] / max(table["clv_total"].sum(), 1e-12))
+    return table
+
+
+def value_by_group(values: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    """Predicted value and P(alive) per group (a segment, tier or stage).
+
+    Parameters
+    ----------
+    values
+        :func:`customer_value` output (``customer_id``, ``clv``, ``p_alive``,
+        ``expected_purchases``).
+    groups
+        Group label per customer, indexed by ``customer_id``; customers without a label are
+        counted as group ``"(none)"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group``, ``customers``, ``customer_share``, ``clv_total``, ``clv_share``,
+        ``clv_mean``, ``p_alive_mean``, ``expected_purchases_mean``; sorted by ``clv_total``
+        descending; both shares sum to 1.
+    """
+    label = values["customer_id"].map(groups).fillna("(none)").astype(str).rename("group")
+    table = values.groupby(label).agg(
+        customers=("clv", "size"), clv_total=("clv", "sum"), clv_mean=("clv", "mean"),
+        p_alive_mean=("p_alive", "mean"),
+        expected_purchases_mean=("expected_purchases", "mean")).reset_index()
+    table.insert(2, "customer_share", table["customers"] / table["customers"].sum())
+    table.insert(4, "clv_share", table["clv_total"] / max(table["clv_total"].sum(), 1e-12))
+    return table.sort_values("clv_total", ascending=False, ignore_index=True)
+
+
+#: Columns of ``artifacts/clv.parquet``, in order.
+ARTIFACT_COLUMNS = ("customer_id", "expected_purchases", "p_alive", "expected_spend", "clv",
+                    "clv_low", "clv_high", "next_purchase_date", "overdue_score")  # fmt: skip
+
+
+def with_interval(values: pd.DataFrame, interval: ValueInterval) -> pd.DataFrame:
+    """:func:`customer_value` output with ``clv_low`` / ``clv_high``, in artifact column order."""
+    if len(interval.clv_low) != len(values):
+        raise ValueError("The interval was computed for a different set of customers.")
+    return values.assign(clv_low=interval.clv_low.astype(float),
+                         clv_high=interval.clv_high.astype(float))[list(ARTIFACT_COLUMNS)]
