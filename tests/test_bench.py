@@ -32,3 +32,34 @@ def test_segment_benchmark_harness(tmp_path):
     assert report["customers"] > 1_500 and sum(report["groups"].values()) == report["customers"]
     assert report["methods"]["ours"]["seconds"] > 0 and report["ratio"] > 0
     assert "ratio ours / pandas RFM" in format_report(report)
+
+
+def test_clv_benchmark_harness(tmp_path):
+    from analysis.bench_clv import format_report, run_clv_benchmark
+
+    out = tmp_path / "clv.json"
+    report = run_clv_benchmark(2_000, seed=1, out=out, cache_dir=tmp_path / "cache", repeats=1,
+                               sample_size=1_000)
+    saved = json.loads(out.read_text())
+    assert saved["customers"] == report["customers"] > 1_500
+    assert saved["pareto"]["sample_customers"] == 1_000
+    assert set(saved["methods"]) == {
+        "bgnbd_ours_periods", "bgnbd_lifetimes_periods", "bgnbd_ours_continuous",
+        "bgnbd_lifetimes_continuous", "pareto_ours", "pareto_ours_sample",
+        "pareto_lifetimes_sample", "clv_ours", "clv_lifetimes"}
+    for method in saved["methods"].values():
+        assert method["seconds"] > 0 and len(method["runs"]) == 1
+    # continuous weeks keep more distinct rows than whole weeks
+    assert 0 < saved["distinct_rows"]["periods"] < saved["distinct_rows"]["continuous"]
+    for mode in ("periods", "continuous"):  # the same BG/NBD fit, compressed or not
+        assert saved["bgnbd"][mode]["params_max_rel_diff"] < 1e-4
+        assert saved["bgnbd"][mode]["params_equal"] is True
+    pareto = saved["pareto"]
+    assert len(pareto["params_ours_sample"]) == len(pareto["params_lifetimes_sample"]) == 4
+    # one likelihood for both parameter sets: ours evaluated there is what our fit reported
+    assert abs(pareto["loglik_sample_ours"] - pareto["loglik_sample_ours_as_fitted"]) < 1e-6 * abs(
+        pareto["loglik_sample_ours"])
+    assert saved["targets_met"]["pareto_loglik"] is True
+    assert set(saved["clv"]["max_rel_diff"]) == {"clv", "p_alive", "expected_purchases"}
+    assert saved["clv"]["equal"] is True and saved["targets_met"]["clv_equal"] is True
+    assert "ours == lifetimes" in format_report(report)

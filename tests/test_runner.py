@@ -31,7 +31,8 @@ def test_run_writes_the_promised_files(demo_run):
     for name in ("index.html", "run.json", "10-data-quality.html", "20-segments.html",
                  "executed/10-data-quality.ipynb", "artifacts/ledger.csv",
                  "artifacts/customer_summary.parquet", "artifacts/transactions.parquet",
-                 "artifacts/segments.parquet", "artifacts/segment_profiles.csv"):
+                 "artifacts/segments.parquet", "artifacts/segment_profiles.csv",
+                 "40-clv.html", "artifacts/clv.parquet", "artifacts/clv_model.json"):
         assert (run_dir / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
     record = json.loads((run_dir / "run.json").read_text())
@@ -68,7 +69,8 @@ def test_summary_artifact_matches_kept_transactions(demo_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook, heading", [("10-data-quality", "Row ledger"),
-                                               ("20-segments", "RFM segments")])
+                                               ("20-segments", "RFM segments"),
+                                               ("40-clv", "checked on a holdout")])
 def test_html_has_no_code_and_no_customer_ids(demo_run, notebook, heading):
     html = (demo_run.run_dir / f"{notebook}.html").read_text(encoding="utf-8")
     ids = pd.read_parquet(demo_run.run_dir / "artifacts" / "segments.parquet")["customer_id"]
@@ -197,3 +199,32 @@ def test_segments_cover_every_customer_once(demo_run):
     assert {"rfm_score", "rfm_segment", "rfm_segment_cn8", "value_tier", "purchase_behaviour",
             "lifecycle_stage", "matrix_cell", "region", "industry", "channel",
             "store_id"} <= set(segments.columns)
+
+
+@pytest.mark.slow
+def test_clv_artifact_covers_every_buyer(demo_run):
+    artifacts = demo_run.run_dir / "artifacts"
+    values = pd.read_parquet(artifacts / "clv.parquet")
+    summary = pd.read_parquet(artifacts / "customer_summary.parquet")
+    assert values["customer_id"].tolist() == summary["customer_id"].tolist()
+    assert list(values.columns) == ["customer_id", "expected_purchases", "p_alive",
+                                    "expected_spend", "clv", "clv_low", "clv_high",
+                                    "next_purchase_date", "overdue_score"]
+    assert values[["expected_purchases", "p_alive", "clv"]].notna().all().all()
+    record = json.loads((artifacts / "clv_model.json").read_text())
+    assert record["chosen_model"] in {"bgnbd", "pareto_nbd", "mbgnbd"}
+    assert record["horizon_months"] == 12 and record["time_unit"] == "week"
+
+
+@pytest.mark.slow
+def test_too_little_data_refuses_clv_readably(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("dataset: retail-demo\ndemo_customers: 150\nseed: 3\nlanguage: en\n"
+                      "notebooks: [10-data-quality, 40-clv]\n", encoding="utf-8")
+    result = run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS,
+                         echo=lambda _: None)
+    assert result.status == "failed"
+    assert "Too little data for lifetime-value predictions" in result.error
+    assert not (result.run_dir / "artifacts" / "clv.parquet").exists()
+    html = (result.run_dir / "40-clv.html").read_text(encoding="utf-8")
+    assert "Too little data" in html and "Traceback" not in html

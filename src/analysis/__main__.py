@@ -8,8 +8,8 @@ _USAGE = """usage: python -m analysis COMMAND [options]
 
 commands:
   run     run the report notebooks and publish HTML   (python -m analysis run --help)
-  bench   time the customer summary against lifetimes and the segmentation of
-          1,000,000 customers (--only summary|segments, --customers N)
+  bench   time the customer summary and the CLV models against lifetimes and the
+          segmentation of 1,000,000 customers (--only summary|segments|clv, --customers N)
 """
 
 
@@ -25,14 +25,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_main(rest)
     if command == "bench":
-        from analysis import bench, bench_segments
+        from analysis import bench, bench_clv, bench_segments
 
+        parts = {"summary": bench.main, "segments": bench_segments.main, "clv": bench_clv.main}
         only = rest[rest.index("--only") + 1] if "--only" in rest else None
-        if only not in (None, "summary", "segments"):
-            print("--only takes summary or segments", file=sys.stderr)
+        if only is not None and only not in parts:
+            print("--only takes summary, segments or clv", file=sys.stderr)
             return 2
-        code = 0 if only == "segments" else bench.main(rest)
-        return code or (0 if only == "summary" else bench_segments.main(rest))
+        for name, part in parts.items():
+            code = part(rest) if only in (None, name) else 0
+            if code:
+                return code
+        return 0
     print(f"unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
     return 2
 

@@ -93,10 +93,12 @@ def compress(frame: pd.DataFrame, columns=("frequency", "recency", "T")):
     inverse : numpy.ndarray
         For each input row, its row number in ``distinct``.
     """
-    codes, uniques = pd.MultiIndex.from_frame(frame[list(columns)]).factorize()
+    keys = frame[list(columns)]
+    # groupby numbers groups in order of first appearance, as duplicated() keeps first rows
+    codes = keys.groupby(list(columns), sort=False, dropna=False).ngroup().to_numpy()
     weights = frame["weight"].to_numpy(float) if "weight" in frame else np.ones(len(frame))
-    distinct = uniques.to_frame(index=False, name=list(columns))
-    distinct["weight"] = np.bincount(codes, weights=weights, minlength=len(uniques))
+    distinct = keys[~keys.duplicated()].reset_index(drop=True)
+    distinct["weight"] = np.bincount(codes, weights=weights, minlength=len(distinct))
     return distinct, codes
 
 
