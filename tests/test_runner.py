@@ -19,7 +19,7 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     config = out / "run.yaml"
     config.write_text("dataset: retail-demo\ndemo_customers: 600\nseed: 3\nlanguage: en\n"
-                      "run_name: e2e\n", encoding="utf-8")
+                      "run_name: e2e\nbootstrap_resamples: 20\n", encoding="utf-8")
     result = run_reports(config, out=out, notebooks_dir=NOTEBOOKS, echo=lambda _: None)
     return result
 
@@ -223,8 +223,12 @@ def test_too_little_data_refuses_clv_readably(tmp_path):
                       "notebooks: [10-data-quality, 40-clv]\n", encoding="utf-8")
     result = run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS,
                          echo=lambda _: None)
-    assert result.status == "failed"
-    assert "Too little data for lifetime-value predictions" in result.error
+    assert result.status == "ok"  # a refusal is an answer, not a failed run
+    entry = result.notebooks[1]
+    assert entry["status"] == "not_published"
+    assert entry["error"].startswith("Too little data for lifetime-value predictions")
     assert not (result.run_dir / "artifacts" / "clv.parquet").exists()
     html = (result.run_dir / "40-clv.html").read_text(encoding="utf-8")
     assert "Too little data" in html and "Traceback" not in html
+    index = (result.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "not published: too little data" in index and "repeat buyers" in index

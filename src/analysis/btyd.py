@@ -153,16 +153,16 @@ class PurchaseModel(BaseEstimator):
             try:
                 with _lifetimes_call():
                     fitter = klass(penalizer_coef=penalizer).fit(f, r, t, weights=w, **options)
-                    if self.model == "pareto_nbd":  # polish: Nelder-Mead stops early at tol 1e-4
-                        polish = self._options(fitter.params_, scale)
-                        fitter = klass(penalizer_coef=penalizer).fit(
-                            f, r, t, weights=w, tol=1e-8, **polish)
             except _FIT_FAILURES as error:
                 self.attempts_.append({"penalizer": penalizer, "outcome": _reason(error)})
                 continue
             params = fitter.params_.astype(float)
             if not (np.isfinite(params).all() and (params > 0).all()):
                 self.attempts_.append({"penalizer": penalizer, "outcome": "invalid parameters"})
+                continue
+            if _runaway(self.model, params):
+                self.attempts_.append({"penalizer": penalizer, "outcome": (
+                    "parameters running off to infinity (heterogeneity not identified)")})
                 continue
             self.attempts_.append({"penalizer": penalizer, "outcome": "converged"})
             break
@@ -206,6 +206,8 @@ class PurchaseModel(BaseEstimator):
         with _lifetimes_call():
             values = self._fitter.conditional_expected_number_of_purchases_up_to_time(
                 t, f, r, T)
+            if self.model == "bgnbd":
+                values = _bgnbd_sign_safe(values, self.params_, t, f, r, T)
         return _finite(values, f"{self.model} expected purchases")
 
     def p_alive(self, X: pd.DataFrame) -> np.ndarray:
@@ -337,6 +339,46 @@ class SpendModel(BaseEstimator):
         weight_own = np.where(own, p * f / (p * f + q - 1), 0.0)
         spend = weight_own * np.where(own, m, 0.0) + (1 - weight_own) * self.population_mean_
         return _finite(spend, "Gamma-Gamma expected spend")
+
+
+#: Above this, a Gamma or Beta mixing distribution is practically a point mass (coefficient of
+#: variation < 14%): the data cannot tell heterogeneity apart, the optimizer drifts to infinity
+#: and lifetimes' hypergeometric terms take minutes to evaluate. A penalizer keeps it finite.
+MAX_SHAPE = 50.0
+
+
+def _runaway(model: str, params: pd.Series) -> bool:
+    values = params.to_numpy(float)
+    if model == "pareto_nbd":  # r, alpha, s, beta: r and s are Gamma shapes
+        return max(values[0], values[2]) > MAX_SHAPE
+    if model == "bgbb":  # alpha + beta and gamma + delta are Beta concentrations
+        return max(values[0] + values[1], values[2] + values[3]) > 20 * MAX_SHAPE
+    return values[0] > MAX_SHAPE or values[2] + values[3] > 20 * MAX_SHAPE
+
+
+def _bgnbd_sign_safe(values, params: pd.Series, t, f, r, T) -> np.ndarray:
+    """Recompute BG/NBD expected purchases where lifetimes returned NaN.
+
+    lifetimes takes the log of the hypergeometric term, which is negative when
+    a + b + x - 1 < 0 (e.g. one-time buyers when a + b < 1); the same formula (Fader, Hardie &
+    Lee 2005, eq. 10) without the log is finite there.
+    """
+    from scipy.special import hyp2f1
+
+    values = np.asarray(values, float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values
+    r_, alpha, a, b = params
+    x, recency, age = f[bad], r[bad], T[bad]
+    hyp = hyp2f1(r_ + x, b + x, a + b + x - 1, t / (alpha + age + t))
+    numerator = (a + b + x - 1) / (a - 1) * (
+        1 - ((alpha + age) / (alpha + age + t)) ** (r_ + x) * hyp)
+    denominator = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * (
+        (alpha + age) / (alpha + recency)) ** (r_ + x)
+    values = values.copy()
+    values[bad] = numerator / denominator
+    return values
 
 
 def _bgbb_expected_purchases(params: pd.Series, n: np.ndarray) -> np.ndarray:

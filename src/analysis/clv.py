@@ -155,12 +155,7 @@ def customer_value(
         ``overdue_score`` (time since the last purchase divided by the customer's expected
         gap between purchases: above 1 is later than usual).
     """
-    if int(horizon_months) != horizon_months or horizon_months < 1:
-        raise ConfigError(f"horizon_months must be a whole number of months >= 1, "
-                          f"not {horizon_months!r}.")
-    if not 0 <= annual_discount_rate < 1 or not 0 < margin <= 1:
-        raise ConfigError("annual_discount_rate must be in [0, 1) and margin in (0, 1]; got "
-                          f"{annual_discount_rate!r} and {margin!r}.")
+    _check_options(horizon_months, annual_discount_rate, margin)
     time_unit = summary.attrs.get("time_unit", "week")
     distinct, inverse = compress(summary)
     discounted, expected = _discounted_purchases(
@@ -183,6 +178,15 @@ def customer_value(
         "next_purchase_date": next_date[inverse],
         "overdue_score": (since_last * shape / rate)[inverse],
     })
+
+
+def _check_options(horizon_months, annual_discount_rate, margin) -> None:
+    if int(horizon_months) != horizon_months or horizon_months < 1:
+        raise ConfigError(f"horizon_months must be a whole number of months >= 1, "
+                          f"not {horizon_months!r}.")
+    if not 0 <= annual_discount_rate < 1 or not 0 < margin <= 1:
+        raise ConfigError("annual_discount_rate must be in [0, 1) and margin in (0, 1]; got "
+                          f"{annual_discount_rate!r} and {margin!r}.")
 
 
 def _discounted_purchases(model, distinct, months: int, rate: float, units_per_month: float):
@@ -229,7 +233,10 @@ def bootstrap_value(
     n_resamples: int = 50,
     confidence: float = 0.90,
     random_state: int = 0,
-    **value_options,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+    month_days: float = MONTH_DAYS,
 ) -> ValueInterval:
     """Interval of each customer's CLV and of the base's total, by bootstrap over customers.
 
@@ -248,8 +255,8 @@ def bootstrap_value(
         Central coverage of the interval.
     random_state
         Seed of the resampling.
-    **value_options
-        ``horizon_months``, ``annual_discount_rate``, ``margin`` as for :func:`customer_value`.
+    horizon_months, annual_discount_rate, margin, month_days
+        As for :func:`customer_value`.
 
     Raises
     ------
@@ -258,10 +265,9 @@ def bootstrap_value(
     """
     if n_resamples < 10:
         raise ConfigError(f"n_resamples must be at least 10, not {n_resamples}.")
-    horizon = int(value_options.get("horizon_months", 12))
-    rate = float(value_options.get("annual_discount_rate", 0.10))
-    margin = float(value_options.get("margin", 1.0))
-    units_per_month = MONTH_DAYS / UNIT_DAYS[summary.attrs.get("time_unit", "week")]
+    _check_options(horizon_months, annual_discount_rate, margin)
+    horizon, rate = int(horizon_months), float(annual_discount_rate)
+    units_per_month = month_days / UNIT_DAYS[summary.attrs.get("time_unit", "week")]
     distinct, inverse = compress(summary)
     rng = np.random.default_rng(random_state)
     n = len(summary)
@@ -271,16 +277,18 @@ def bootstrap_value(
         counts = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
         rows = distinct.assign(weight=np.bincount(inverse, weights=counts, minlength=len(distinct)))
         try:
-            purchases = PurchaseModel(purchase_model.model, (purchase_model.penalizer_,)).fit(
-                rows, initial_params=purchase_model.params_)
-            spend = SpendModel((spend_model.penalizer_,), spend_model.max_correlation).fit(
-                summary[["frequency", "monetary_value"]].assign(weight=counts),
-                initial_params=spend_model.params_)
+            purchases = _refit(PurchaseModel(purchase_model.model, _from(purchase_model)),
+                               rows, purchase_model.params_)
+            spend = _refit(SpendModel(_from(spend_model), spend_model.max_correlation),
+                           summary[["frequency", "monetary_value"]].assign(weight=counts),
+                           spend_model.params_)
+            # a refit whose predictions are not finite is a failed refit too
+            discounted, _ = _discounted_purchases(purchases, distinct, horizon, rate,
+                                                  units_per_month)
+            draws[kept] = margin * spend.expected_spend(summary) * discounted[inverse]
         except ModelFitError:
             failed += 1
             continue
-        discounted, _ = _discounted_purchases(purchases, distinct, horizon, rate, units_per_month)
-        draws[kept] = margin * spend.expected_spend(summary) * discounted[inverse]
         kept += 1
     if failed > n_resamples / 10:
         raise ModelFitError(f"{failed} of {n_resamples} bootstrap refits failed; the interval "
@@ -292,6 +300,19 @@ def bootstrap_value(
     total_low, total_high = np.percentile(totals, [tail, 100 - tail])
     return ValueInterval(low, high, float(total_low), float(total_high), totals, confidence,
                          n_resamples, failed)
+
+
+def _from(model) -> tuple[float, ...]:
+    """The fitted model's penalizer and the larger ones of its grid (for resample retries)."""
+    return tuple(p for p in model.penalizers if p >= model.penalizer_) or (model.penalizer_,)
+
+
+def _refit(model, rows: pd.DataFrame, start: pd.Series):
+    """Refit warm-started from the full fit; if that start fails, from the default start."""
+    try:
+        return model.fit(rows, initial_params=start)
+    except ModelFitError:
+        return model.fit(rows)
 
 
 def value_deciles(values: pd.DataFrame) -> pd.DataFrame:

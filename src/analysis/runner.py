@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from analysis.config import RunConfig, check_parameters, load_run_config
-from analysis.errors import ConfigError, NotebookFailedError
+from analysis.errors import ConfigError, InsufficientDataError, NotebookFailedError
 from analysis.labels import Labels
 from analysis.provenance import git_commit, package_versions
 
@@ -225,7 +225,10 @@ def _execute(notebook: Path, parameters: dict, run_dir: Path, language: str) -> 
             str(notebook), str(executed), parameters=parameters, kernel_name="python3",
             progress_bar=False, cwd=str(notebook.parent), language="python")
     except papermill.PapermillExecutionError as exc:
-        status, error = "failed", f"{exc.ename}: {exc.evalue}"
+        # too little data is an answer, not a breakdown: the notebook says so and the run goes on
+        refused = exc.ename == InsufficientDataError.__name__
+        status = "not_published" if refused else "failed"
+        error = exc.evalue if refused else f"{exc.ename}: {exc.evalue}"
     except Exception as exc:  # the kernel died (out of memory, os._exit) or would not start
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - tic
