@@ -119,8 +119,12 @@ def test_compare_models_on_cdnow(split, comparison):
 def test_by_frequency(split, comparison):
     table = comparison.by_frequency
     assert list(table.columns) == ["model", "frequency_group", "frequency_order", "customers",
-                                   "actual", "predicted"]
+                                   "actual", "predicted", "mae"]
     assert (table.groupby("model")["customers"].sum() == len(split)).all()
+    # the groups' MAEs, weighted by customers, add up to the model's MAE
+    weighted = (table["mae"] * table["customers"]).groupby(table["model"]).sum() / len(split)
+    metrics = comparison.metrics.set_index("model")["mae"]
+    assert weighted.to_dict() == pytest.approx(metrics.to_dict(), rel=1e-12)
     bgnbd = table[table["model"] == "bgnbd"].set_index("frequency_group")
     assert bgnbd.index.tolist() == ["0", "1", "2", "3", "4", "5", "6", "7+"]
     seven_plus = split[split["frequency_cal"] >= 7]

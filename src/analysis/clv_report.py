@@ -20,7 +20,7 @@ __all__ = [
     "show_setup", "show_model_comparison", "narrate_model_choice", "plot_validation",
     "narrate_spend_model", "show_value_headline", "plot_model_views", "plot_value_distribution",
     "show_value_by_segment", "model_record", "headline_numbers", "segment_values",
-    "explain_columns",
+    "explain_columns", "show_by_frequency",
 ]
 
 _SCHEMES = ("rfm_segment", "value_tier", "lifecycle_stage")
@@ -100,6 +100,26 @@ def narrate_model_choice(report: Report, comparison: ModelComparison, chosen: st
     if final.model == "bgnbd":
         parts.append(labels("clv", "bgnbd_one_time"))
     return markdown(" ".join(parts))
+
+
+def show_by_frequency(report: Report, by_frequency: pd.DataFrame):
+    """Holdout purchases per customer by calibration repeat purchases: actual, and each
+    model's prediction and MAE."""
+    labels = report.labels
+    wide = by_frequency.pivot(index=["frequency_order", "frequency_group"], columns="model",
+                              values=["predicted", "mae"])
+    first = by_frequency.drop_duplicates("frequency_order").set_index("frequency_order")
+    table = pd.DataFrame({labels("clv", "col_frequency_group"): first["frequency_group"],
+                          labels("clv", "col_customers"): first["customers"],
+                          labels("clv", "col_actual_mean"): first["actual"]})
+    for model in by_frequency["model"].unique():
+        name = labels("clv", f"model_{model}")
+        table[labels("clv", "col_predicted_by", model=name)] = wide[("predicted", model)].to_numpy()
+        table[labels("clv", "col_mae_by", model=name)] = wide[("mae", model)].to_numpy()
+    formats = {c: "{:.2f}" for c in table.columns[2:]}
+    formats[labels("clv", "col_customers")] = "{:,}"
+    emit(markdown(labels("clv", "by_frequency")))
+    return table.style.format(formats).hide(axis="index")
 
 
 def plot_validation(report: Report, tracking: pd.DataFrame, by_frequency: pd.DataFrame,

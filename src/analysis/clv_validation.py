@@ -50,7 +50,8 @@ class ModelComparison:
         ``abs_total_error_pct``, ``mae``, ``rmse``, ``fit_seconds``, ``rows_fitted``.
     by_frequency : pandas.DataFrame
         ``model``, ``frequency_group`` ("0" ... "7+"), ``frequency_order``, ``customers``,
-        ``actual`` and ``predicted`` mean holdout purchases per customer.
+        ``actual`` and ``predicted`` mean holdout purchases per customer, ``mae`` (mean absolute
+        error per customer in the group).
     models : dict
         Fitted :class:`~analysis.btyd.PurchaseModel` per successful candidate.
     """
@@ -110,18 +111,21 @@ def compare_models(
             continue
         fitted[name] = model
         records.append(_scores(name, model, actual, predicted, len(rows)))
-        groups.append(pd.DataFrame({"order": order, "actual": actual, "predicted": predicted})
-                      .groupby("order").agg(customers=("actual", "size"), actual=("actual", "mean"),
-                                            predicted=("predicted", "mean"))
-                      .reset_index().assign(model=name))
+        frame = pd.DataFrame({"order": order, "actual": actual, "predicted": predicted,
+                              "error": np.abs(predicted - actual)})
+        groups.append(frame.groupby("order").agg(
+            customers=("actual", "size"), actual=("actual", "mean"),
+            predicted=("predicted", "mean"), mae=("error", "mean"),
+        ).reset_index().assign(model=name))
     metrics = pd.DataFrame.from_records(records)
     by_frequency = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(
-        columns=["order", "customers", "actual", "predicted", "model"])
+        columns=["order", "customers", "actual", "predicted", "mae", "model"])
     by_frequency = by_frequency.rename(columns={"order": "frequency_order"})
     by_frequency.insert(0, "frequency_group", [
         f"{o}+" if o == _TOP_GROUP else str(o) for o in by_frequency["frequency_order"]])
     return ModelComparison(metrics, by_frequency[["model", "frequency_group", "frequency_order",
-                                                  "customers", "actual", "predicted"]], fitted)
+                                                  "customers", "actual", "predicted", "mae"]],
+                           fitted)
 
 
 def _scores(name, model, actual, predicted, n_customers) -> dict:
