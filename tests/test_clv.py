@@ -168,30 +168,45 @@ def test_next_purchase_date_is_after_the_observation_end(summary, values):
     assert (dates.dropna() <= pd.Timestamp(OBSERVATION_END) + pd.Timedelta(days=3652)).all()
 
 
-def test_next_purchase_date_is_the_median_wait_of_an_active_customer(models):
+def test_next_purchase_date_counts_the_chance_of_having_left(models):
     purchases, spend = models
     rows = _summary([("busy", 30, 52.0, 52.0, 20.0), ("slow", 1, 10.0, 52.0, 20.0),
-                     ("gone", 0, 0.0, 52.0, 0.0)], observation_end="2024-06-30")
+                     ("once", 0, 0.0, 52.0, 0.0)], observation_end="2024-06-30")
     values = customer_value(rows, purchases, spend).set_index("customer_id")
     r, alpha = purchases.params_["r"], purchases.params_["alpha"]
-    # waiting time of an active customer: Pareto II (Lomax) with shape r + x, scale alpha + T
-    wait_weeks = (alpha + 52.0) * (2 ** (1 / (r + 30)) - 1)
+    # P(alive) x Lomax(r + x, alpha + T) cdf reaches one half after this many weeks
+    p_alive = values.loc["busy", "p_alive"]
+    wait_weeks = (alpha + 52.0) * ((1 - 0.5 / p_alive) ** (-1 / (r + 30)) - 1)
     expected = pd.Timestamp("2024-06-30") + pd.Timedelta(days=np.ceil(wait_weeks * 7))
     assert values.loc["busy", "next_purchase_date"] == expected
-    assert values.loc["busy", "next_purchase_date"] < values.loc["slow", "next_purchase_date"]
-    assert pd.isna(values.loc["gone", "next_purchase_date"])  # more than ten years away
+    # probably gone: no date, however fast they used to buy
+    assert values.loc["slow", "p_alive"] < 0.5 and pd.isna(values.loc["slow", "next_purchase_date"])
+    # BG/NBD one-time buyers are alive, but at the population's slow rate: beyond ten years
+    assert values.loc["once", "p_alive"] == 1 and pd.isna(values.loc["once", "next_purchase_date"])
 
 
-def test_overdue_score(models):
+def test_overdue_score_compares_the_silence_with_the_rhythm_before_it(models):
     purchases, spend = models
     rows = _summary([("today", 5, 40.0, 40.0, 30.0), ("late", 5, 20.0, 40.0, 30.0),
-                     ("later", 5, 10.0, 40.0, 30.0)])
+                     ("once", 0, 0.0, 40.0, 0.0)])
     values = customer_value(rows, purchases, spend).set_index("customer_id")
+    r, alpha = purchases.params_["r"], purchases.params_["alpha"]
     assert values.loc["today", "overdue_score"] == 0
-    rate = (purchases.params_["r"] + 5) / (purchases.params_["alpha"] + 40)
-    assert values.loc["late", "overdue_score"] == pytest.approx(20 * rate)
-    assert values.loc["later", "overdue_score"] == pytest.approx(2 * 15 / 20 * values.loc[
-        "late", "overdue_score"])
+    # usual gap before the silence: (alpha + 20) / (r + 5); silent for 20 weeks
+    assert values.loc["late", "overdue_score"] == pytest.approx(20 * (r + 5) / (alpha + 20))
+    assert values.loc["once", "overdue_score"] == pytest.approx(40 * r / alpha)
+
+
+def test_summary_without_attrs_is_refused(models, summary):
+    purchases, spend = models
+    bare = summary.copy()
+    bare.attrs = {}  # e.g. after a concat or a round trip through CSV
+    with pytest.raises(ConfigError, match="does not say its time unit"):
+        customer_value(bare, purchases, spend)
+    daily = summary.copy()
+    daily.attrs = {**summary.attrs, "time_unit": "day"}
+    with pytest.raises(ConfigError, match="fitted in weeks but the summary counts days"):
+        customer_value(daily, purchases, spend)
 
 
 def test_same_customers_get_the_same_values(models):
@@ -289,10 +304,11 @@ def test_bootstrap_retries_a_failed_warm_start_from_the_default_start(summary, m
     assert (result.n_failed, len(result.totals)) == (0, 10)
 
 
-def test_bootstrap_refuses_when_many_refits_fail(summary, models, monkeypatch):
+def test_bootstrap_gives_no_interval_when_many_refits_fail(summary, models, monkeypatch):
     _failing_every(monkeypatch, 4)
-    with pytest.raises(ModelFitError, match="2 of 10 bootstrap refits failed"):
-        bootstrap_value(summary, *models, n_resamples=10)
+    result = bootstrap_value(summary, *models, n_resamples=10)
+    assert not result.available and result.n_failed == 2
+    assert np.isnan(result.clv_low).all() and np.isnan(result.total_high)
 
 
 # -- check_minimum_data ------------------------------------------------------------------------
@@ -319,7 +335,7 @@ def test_minimum_data_names_every_shortfall(split):
     with pytest.raises(InsufficientDataError) as caught:
         check_minimum_data(tiny)
     message = str(caught.value)
-    assert "customers: 40 (minimum 300)" in message
+    assert "customers in the calibration period: 40 (minimum 300)" in message
     assert f"repeat buyers: {repeat} (minimum 100)" in message
     assert "calibration days: 70 (minimum 90)" in message
     assert "holdout days: 14 (minimum 28)" in message
@@ -327,7 +343,8 @@ def test_minimum_data_names_every_shortfall(split):
 
 
 def test_minimum_data_thresholds_are_options(split):
-    with pytest.raises(InsufficientDataError, match=r"\(customers: 2,357 \(minimum 5,000\)\)"):
+    with pytest.raises(InsufficientDataError,
+                       match=r"\(customers in the calibration period: 2,357 \(minimum 5,000\)\)"):
         check_minimum_data(split, {"customers": 5000})
     assert check_minimum_data(split, MinimumData(customers=2357))["minimum"]["customers"] == 2357
     with pytest.raises(ConfigError, match="allowed keys are customers, repeat_buyers"):
@@ -382,3 +399,9 @@ def test_value_by_group(values):
     assert row["clv_total"] == pytest.approx(a["clv"].sum())
     assert row["p_alive_mean"] == pytest.approx(a["p_alive"].mean())
     assert row["expected_purchases_mean"] == pytest.approx(a["expected_purchases"].mean())
+
+
+def test_minimum_data_refusal_speaks_the_report_language(split):
+    with pytest.raises(InsufficientDataError, match="数据不足，不发布客户终身价值预测（校准期客户 "
+                                                    "2,357 位（至少 5,000））"):
+        check_minimum_data(split, {"customers": 5000}, language="zh")

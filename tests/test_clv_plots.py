@@ -115,7 +115,7 @@ def test_holdout_by_frequency(by_frequency):
     np.testing.assert_allclose(ax.lines[1].get_ydata(), [-0.1, 0.4, 0.9, 1.4])
     zh, en = _titles(lambda lb: clv_plots.plot_holdout_by_frequency(
         by_frequency, model="bgnbd", labels=lb))
-    assert "bgnbd" in zh and "bgnbd" in en
+    assert "BG/NBD" in zh and "BG/NBD" in en and "bgnbd" not in en  # names, not codes
     with pytest.raises(ValueError, match="models present: bgnbd, pareto"):
         clv_plots.plot_holdout_by_frequency(by_frequency, model="mbgnbd")
 

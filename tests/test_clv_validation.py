@@ -348,3 +348,8 @@ def test_frequency_recency_matrix_for_bgbb(monthly_split):
     possible = ~more_than_periods & ~((grid["frequency"] == 0) & (grid["recency"] > 0))
     assert grid.loc[possible, "p_alive"].between(0, 1).all()
     assert grid.loc[possible, "expected_purchases"].between(0, 6).all()
+
+
+def test_bgbb_on_continuous_time_is_refused_with_the_fix(split):
+    with pytest.raises(ConfigError, match="bgbb models discrete periods: set time_mode: periods"):
+        compare_models(split, models=("bgnbd", "bgbb"))

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from analysis.errors import ConfigError, ModelFitError
+from analysis.btyd_formulas import bgbb_expected_purchases, bgnbd_sign_safe, runaway
+from analysis.errors import ConfigError, InsufficientDataError, ModelFitError
 
 __all__ = [
     "PURCHASE_MODELS",
@@ -125,6 +126,8 @@ class PurchaseModel(BaseEstimator):
         Customers fitted and distinct (frequency, recency, T) rows the fit actually used.
     attempts_ : list of dict
         Every fit tried: penalizer and outcome.
+    time_unit_ : str or None
+        The fitted summary's ``attrs["time_unit"]``, checked before predicting CLV.
     fit_seconds_ : float
     """
 
@@ -145,6 +148,9 @@ class PurchaseModel(BaseEstimator):
         distinct, _ = compress(X)
         distinct = distinct[distinct["weight"] > 0]
         f, r, t, w = _arrays(distinct, weight=True)
+        if not len(t) or t.max() <= 0:
+            raise InsufficientDataError("Every customer bought for the first time at the end of "
+                                        "the window (T = 0): there is no history to fit.")
         scale = 10.0 / t.max()  # lifetimes fits on time scaled to max(T) == 10
         klass = _fitter_class(PURCHASE_MODELS[self.model][0])
         self.attempts_ = []
@@ -160,7 +166,7 @@ class PurchaseModel(BaseEstimator):
             if not (np.isfinite(params).all() and (params > 0).all()):
                 self.attempts_.append({"penalizer": penalizer, "outcome": "invalid parameters"})
                 continue
-            if _runaway(self.model, params):
+            if runaway(self.model, params):
                 self.attempts_.append({"penalizer": penalizer, "outcome": (
                     "parameters running off to infinity (heterogeneity not identified)")})
                 continue
@@ -175,6 +181,7 @@ class PurchaseModel(BaseEstimator):
         self.n_customers_ = int(round(w.sum()))
         self.n_distinct_ = len(distinct)
         self.log_likelihood_ = self.log_likelihood(distinct)
+        self.time_unit_ = X.attrs.get("time_unit")
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -207,7 +214,7 @@ class PurchaseModel(BaseEstimator):
             values = self._fitter.conditional_expected_number_of_purchases_up_to_time(
                 t, f, r, T)
             if self.model == "bgnbd":
-                values = _bgnbd_sign_safe(values, self.params_, t, f, r, T)
+                values = bgnbd_sign_safe(values, self.params_, t, f, r, T)
         return _finite(values, f"{self.model} expected purchases")
 
     def p_alive(self, X: pd.DataFrame) -> np.ndarray:
@@ -225,7 +232,7 @@ class PurchaseModel(BaseEstimator):
         t = np.atleast_1d(np.asarray(t, float))
         with _lifetimes_call():
             if self.model == "bgbb":
-                values = _bgbb_expected_purchases(self.params_, t)
+                values = bgbb_expected_purchases(self.params_, t)
             else:
                 values = self._fitter.expected_number_of_purchases_up_to_time(t)
         return _finite(np.asarray(values, float), f"{self.model} population purchases")
@@ -239,9 +246,23 @@ class PurchaseModel(BaseEstimator):
         """
         f, _, T, _ = _arrays(X)
         p = self.params_
-        if self.model == "bgbb":
-            return p["alpha"] + f, p["beta"] + T
+        if self.model == "bgbb":  # same mean as the Beta posterior
+            return p["alpha"] + f, p["alpha"] + p["beta"] + T
         return p["r"] + f, p["alpha"] + T
+
+    def overdue_score(self, X: pd.DataFrame) -> np.ndarray:
+        """Time since the last purchase over the customer's usual gap up to it.
+
+        The usual gap is the inverse of the posterior mean purchase rate judged on the history
+        up to the last purchase, ``(alpha + recency) / (r + frequency)`` (for a one-time buyer,
+        the population's ``alpha / r``), so a long silence is not averaged into the rhythm it is
+        compared with. 1 means as long as usual; 3, three usual gaps.
+        """
+        f, r, T, _ = _arrays(X)
+        p = self.params_
+        if self.model == "bgbb":
+            return (T - r) * (p["alpha"] + f) / (p["alpha"] + p["beta"] + r)
+        return (T - r) * (p["r"] + f) / (p["alpha"] + r)
 
     def _prediction_arrays(self, X):
         f, r, T, w = _arrays(X)
@@ -339,56 +360,6 @@ class SpendModel(BaseEstimator):
         weight_own = np.where(own, p * f / (p * f + q - 1), 0.0)
         spend = weight_own * np.where(own, m, 0.0) + (1 - weight_own) * self.population_mean_
         return _finite(spend, "Gamma-Gamma expected spend")
-
-
-#: Above this, a Gamma or Beta mixing distribution is practically a point mass (coefficient of
-#: variation < 14%): the data cannot tell heterogeneity apart, the optimizer drifts to infinity
-#: and lifetimes' hypergeometric terms take minutes to evaluate. A penalizer keeps it finite.
-MAX_SHAPE = 50.0
-
-
-def _runaway(model: str, params: pd.Series) -> bool:
-    values = params.to_numpy(float)
-    if model == "pareto_nbd":  # r, alpha, s, beta: r and s are Gamma shapes
-        return max(values[0], values[2]) > MAX_SHAPE
-    if model == "bgbb":  # alpha + beta and gamma + delta are Beta concentrations
-        return max(values[0] + values[1], values[2] + values[3]) > 20 * MAX_SHAPE
-    return values[0] > MAX_SHAPE or values[2] + values[3] > 20 * MAX_SHAPE
-
-
-def _bgnbd_sign_safe(values, params: pd.Series, t, f, r, T) -> np.ndarray:
-    """Recompute BG/NBD expected purchases where lifetimes returned NaN.
-
-    lifetimes takes the log of the hypergeometric term, which is negative when
-    a + b + x - 1 < 0 (e.g. one-time buyers when a + b < 1); the same formula (Fader, Hardie &
-    Lee 2005, eq. 10) without the log is finite there.
-    """
-    from scipy.special import hyp2f1
-
-    values = np.asarray(values, float)
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return values
-    r_, alpha, a, b = params
-    x, recency, age = f[bad], r[bad], T[bad]
-    hyp = hyp2f1(r_ + x, b + x, a + b + x - 1, t / (alpha + age + t))
-    numerator = (a + b + x - 1) / (a - 1) * (
-        1 - ((alpha + age) / (alpha + age + t)) ** (r_ + x) * hyp)
-    denominator = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * (
-        (alpha + age) / (alpha + recency)) ** (r_ + x)
-    values = values.copy()
-    values[bad] = numerator / denominator
-    return values
-
-
-def _bgbb_expected_purchases(params: pd.Series, n: np.ndarray) -> np.ndarray:
-    """E[X(n)] of BG/BB (Fader, Hardie & Shang 2010, eq. 7); lifetimes has no such call."""
-    from scipy.special import gammaln
-
-    alpha, beta, gamma, delta = params
-    ratio = np.exp(gammaln(gamma + delta) + gammaln(1 + delta + n)
-                   - gammaln(gamma + delta + n) - gammaln(1 + delta))
-    return alpha / (alpha + beta) * delta / (gamma - 1) * (1 - ratio)
 
 
 def _arrays(X: pd.DataFrame, weight: bool = False):

@@ -20,6 +20,7 @@ import pandas as pd
 
 from analysis.btyd import PurchaseModel, SpendModel, compress
 from analysis.errors import ConfigError, InsufficientDataError, ModelFitError
+from analysis.labels import Labels
 from analysis.summary import UNIT_DAYS
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "customer_value",
     "bootstrap_value",
     "ValueInterval",
+    "time_unit_of",
     "value_deciles",
     "value_by_group",
     "ARTIFACT_COLUMNS",
@@ -39,8 +41,6 @@ __all__ = [
 MONTH_DAYS = 365.2425 / 12
 #: Beyond this wait a "next purchase date" means nothing; it is left empty.
 _MAX_WAIT_DAYS = 3652
-VALUE_COLUMNS = ("customer_id", "expected_purchases", "p_alive", "expected_spend", "clv",
-                 "next_purchase_date", "overdue_score")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ class MinimumData:
     holdout_days: int = 28
 
 
-def check_minimum_data(split: pd.DataFrame, minimum: MinimumData | dict | None = None) -> dict:
+def check_minimum_data(
+    split: pd.DataFrame, minimum: MinimumData | dict | None = None, *, language: str = "en"
+) -> dict:
     """Refuse (raise) when a calibration/holdout split is too small to validate a model.
 
     Parameters
@@ -73,6 +75,8 @@ def check_minimum_data(split: pd.DataFrame, minimum: MinimumData | dict | None =
         ``T_cal``, ``duration_holdout``; ``attrs["time_unit"]``).
     minimum
         Thresholds; a dict overrides :class:`MinimumData` fields by name.
+    language
+        Language of the refusal message (``zh`` or ``en``): it is shown to report readers.
 
     Returns
     -------
@@ -91,7 +95,7 @@ def check_minimum_data(split: pd.DataFrame, minimum: MinimumData | dict | None =
         except TypeError as error:
             raise ConfigError(f"minimum_data: {error}; allowed keys are customers, "
                               "repeat_buyers, calibration_days, holdout_days.") from None
-    unit_days = UNIT_DAYS[split.attrs.get("time_unit", "week")]
+    unit_days = UNIT_DAYS[time_unit_of(split)]
     measured = {
         "customers": len(split),
         "repeat_buyers": int((split["frequency_cal"] > 0).sum()),
@@ -101,12 +105,11 @@ def check_minimum_data(split: pd.DataFrame, minimum: MinimumData | dict | None =
     }
     short = {k: v for k, v in measured.items() if v < getattr(minimum, k)}
     if short:
-        detail = "; ".join(f"{k.replace('_', ' ')}: {v:,} (minimum {getattr(minimum, k):,})"
-                           for k, v in short.items())
-        raise InsufficientDataError(
-            f"Too little data for lifetime-value predictions, so none are published ({detail}). "
-            "Use a longer history, a later calibration end or more customers; the thresholds "
-            "are the `minimum_data` parameter.")
+        labels = Labels(language)
+        detail = ("；" if language == "zh" else "; ").join(
+            labels("clv", f"short_{k}", value=v, minimum=getattr(minimum, k))
+            for k, v in short.items())
+        raise InsufficientDataError(labels("clv", "too_little", detail=detail))
     return {**measured, "minimum": minimum.__dict__}
 
 
@@ -143,41 +146,73 @@ def customer_value(
     margin
         Share of revenue that is value (1.0 = CLV in revenue; 0.3 = a 30 % gross margin).
     month_days
-        Length of a month in days (lifetimes uses 30).
+        Length of a month in days (lifetimes uses 30 days, or 4.345 weeks with ``freq="W"``).
 
     Returns
     -------
     pandas.DataFrame
         One row per customer in ``summary`` order: ``customer_id``, ``expected_purchases``
         (over the horizon), ``p_alive`` (now), ``expected_spend`` (per purchase), ``clv``
-        (discounted, x margin), ``next_purchase_date`` (median date of the next purchase if
-        the customer is still active; empty when more than ten years away) and
-        ``overdue_score`` (time since the last purchase divided by the customer's expected
-        gap between purchases: above 1 is later than usual).
+        (discounted, x margin), ``next_purchase_date`` (the day by which the customer is more
+        likely than not to have bought again, counting the chance they have left; empty when
+        P(alive) <= 0.5 or beyond ten years) and ``overdue_score`` (time since the last
+        purchase divided by the customer's usual gap up to it: above 1 is later than usual;
+        see :meth:`analysis.btyd.PurchaseModel.overdue_score`).
+
+    Raises
+    ------
+    ConfigError
+        Options out of range; a summary without ``attrs`` or in another time unit than the
+        model.
     """
     _check_options(horizon_months, annual_discount_rate, margin)
-    time_unit = summary.attrs.get("time_unit", "week")
+    time_unit = time_unit_of(summary, purchase_model)
+    if "observation_end" not in summary.attrs:
+        raise ConfigError("The summary has lost its observation_end (pandas drops attrs on "
+                          "merge); use the customer_summary output or set summary.attrs.")
     distinct, inverse = compress(summary)
     discounted, expected = _discounted_purchases(
         purchase_model, distinct, int(horizon_months), annual_discount_rate,
         month_days / UNIT_DAYS[time_unit])
     spend = spend_model.expected_spend(summary)
+    p_alive = purchase_model.p_alive(distinct)
     shape, rate = purchase_model.purchase_rate_posterior(distinct)
-    since_last = (distinct["T"] - distinct["recency"]).to_numpy(float)
-    wait_units = rate * (2.0 ** (1.0 / shape) - 1.0)  # median of the Lomax waiting time
-    wait_days = wait_units * UNIT_DAYS[time_unit]
+    # P(bought again within w) = P(alive) x Lomax cdf(w); the date where it reaches one half
+    reach = np.where(p_alive > 0.5, 0.5 / np.maximum(p_alive, 0.5), np.nan)
+    wait_days = rate * ((1.0 - reach) ** (-1.0 / shape) - 1.0) * UNIT_DAYS[time_unit]
     obs = pd.Timestamp(summary.attrs["observation_end"])
     next_date = obs + pd.to_timedelta(np.where(wait_days <= _MAX_WAIT_DAYS, np.ceil(wait_days),
                                                np.nan), unit="D")
     return pd.DataFrame({
         "customer_id": summary["customer_id"].to_numpy(),
         "expected_purchases": expected[inverse],
-        "p_alive": purchase_model.p_alive(distinct)[inverse],
+        "p_alive": p_alive[inverse],
         "expected_spend": spend,
         "clv": margin * spend * discounted[inverse],
         "next_purchase_date": next_date[inverse],
-        "overdue_score": (since_last * shape / rate)[inverse],
+        "overdue_score": purchase_model.overdue_score(distinct)[inverse],
     })
+
+
+def time_unit_of(summary: pd.DataFrame, model=None) -> str:
+    """The summary's time unit from its ``attrs``, checked against the model's.
+
+    Raises
+    ------
+    ConfigError
+        When the summary has lost its ``attrs`` (pandas drops them on merge) or was made in
+        another time unit than the model was fitted in.
+    """
+    unit = summary.attrs.get("time_unit")
+    if unit not in UNIT_DAYS:
+        raise ConfigError("The summary does not say its time unit (attrs['time_unit'] is "
+                          f"{unit!r}); pandas drops attrs on merge. Use the customer_summary "
+                          "output or set summary.attrs['time_unit'] to day, week or month.")
+    fitted = getattr(model, "time_unit_", None)
+    if fitted is not None and fitted != unit:
+        raise ConfigError(f"The model was fitted in {fitted}s but the summary counts {unit}s; "
+                          "refit the model on this summary.")
+    return unit
 
 
 def _check_options(horizon_months, annual_discount_rate, margin) -> None:
@@ -224,6 +259,11 @@ class ValueInterval:
     n_resamples: int
     n_failed: int
 
+    @property
+    def available(self) -> bool:
+        """False when too many refits failed for the interval to be trusted."""
+        return bool(np.isfinite(self.total_low))
+
 
 def bootstrap_value(
     summary: pd.DataFrame,
@@ -258,16 +298,22 @@ def bootstrap_value(
     horizon_months, annual_discount_rate, margin, month_days
         As for :func:`customer_value`.
 
+    Returns
+    -------
+    ValueInterval
+        With empty (NaN) bounds when more than a tenth of the refits fail: such an interval
+        would not be trustworthy (:attr:`ValueInterval.available` is then False).
+
     Raises
     ------
-    ModelFitError
-        When more than a tenth of the refits fail.
+    ConfigError
+        Fewer than 10 resamples; options out of range; a summary without ``attrs``.
     """
     if n_resamples < 10:
         raise ConfigError(f"n_resamples must be at least 10, not {n_resamples}.")
     _check_options(horizon_months, annual_discount_rate, margin)
     horizon, rate = int(horizon_months), float(annual_discount_rate)
-    units_per_month = month_days / UNIT_DAYS[summary.attrs.get("time_unit", "week")]
+    units_per_month = month_days / UNIT_DAYS[time_unit_of(summary, purchase_model)]
     distinct, inverse = compress(summary)
     rng = np.random.default_rng(random_state)
     n = len(summary)
@@ -290,9 +336,10 @@ def bootstrap_value(
             failed += 1
             continue
         kept += 1
-    if failed > n_resamples / 10:
-        raise ModelFitError(f"{failed} of {n_resamples} bootstrap refits failed; the interval "
-                            "would not be trustworthy.")
+    if failed > n_resamples / 10:  # not trustworthy: no interval, the point values stand
+        empty = np.full(n, np.nan)
+        return ValueInterval(empty, empty.copy(), np.nan, np.nan, np.array([]), confidence,
+                             n_resamples, failed)
     draws = draws[:kept]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(draws, [tail, 100 - tail], axis=0)

@@ -96,9 +96,11 @@ def plot_purchase_tracking(
             label=_text(labels, "predicted"))
     holdout = table.loc[table["holdout"].astype(bool), "period_start"]
     if len(holdout):
-        ax.axvline(holdout.iloc[0], color="grey", linestyle=":", linewidth=1.2,
+        # the calibration end itself when recorded (periods start up to a unit after it)
+        boundary = pd.Timestamp(tracking.attrs.get("calibration_end", holdout.iloc[0]))
+        ax.axvline(boundary, color="grey", linestyle=":", linewidth=1.2,
                    label=_text(labels, "calibration_end"))
-        ax.axvspan(holdout.iloc[0], holdout.iloc[-1], color=MUTED, alpha=0.25, linewidth=0,
+        ax.axvspan(boundary, holdout.iloc[-1], color=MUTED, alpha=0.25, linewidth=0,
                    label=_text(labels, "holdout"))
     locator = AutoDateLocator(maxticks=7)
     ax.xaxis.set_major_locator(locator)
@@ -155,7 +157,7 @@ def plot_holdout_by_frequency(
     ax.set_xticks(x, table["frequency_group"].astype(str))
     ax.set_ylim(bottom=0)
     ax.legend(frameon=False, fontsize="small", loc="upper left")
-    ax.set(title=_text(labels, "holdout_by_frequency", model=model),
+    ax.set(title=_text(labels, "holdout_by_frequency", model=labels("clv", f"model_{model}")),
            xlabel=_text(labels, "calibration_frequency"), ylabel=_text(labels, "holdout_mean"))
     return ax
 

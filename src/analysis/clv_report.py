@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis import clv_plots
 from analysis.btyd import PurchaseModel, SpendModel
-from analysis.clv import MONTH_DAYS, ValueInterval, value_by_group
+from analysis.clv import ValueInterval, horizon_in_units, value_by_group
 from analysis.clv_validation import ModelComparison
 from analysis.report import Report, emit, left_align, markdown
 
@@ -59,6 +59,10 @@ def show_model_comparison(report: Report, comparison: ModelComparison, chosen: s
             table[column] = None
     table["parameters"] = [_parameters(p) if isinstance(p, dict) else labels("clv", "failed")
                            for p in table["parameters"]]
+    discrete = table["model"] == "bgbb"
+    if discrete.any() and not discrete.all():  # a probability is no density: not comparable
+        table.loc[discrete, ["log_likelihood", "aic", "bic"]] = None
+        emit(markdown(labels("clv", "aic_note")))
     table["model"] = [labels("clv", f"model_{m}") + (" ✓" if m == chosen else "")
                       for m in table["model"]]
     columns = ["model", "parameters", "log_likelihood", "aic", "bic", "holdout_actual",
@@ -146,11 +150,11 @@ def narrate_spend_model(report: Report, spend: SpendModel, summary: pd.DataFrame
     if spend.n_nonpositive_:
         parts.append(labels("clv", "spend_nonpositive", customers=spend.n_nonpositive_))
     key = "spend_dependent" if spend.independence_doubtful_ else "spend_independent"
-    parts.append(labels("clv", key, correlation=spend.correlation_,
+    parts.append(labels("clv", key, correlation=round(spend.correlation_, 2) + 0.0,  # no "-0.00"
                         threshold=spend.max_correlation))
     if spend.penalizer_ > 0:
         parts.append(labels("clv", "penalized", penalizer=spend.penalizer_))
-    if check and check.get("customers"):
+    if check and check.get("customers") and check.get("error_pct") is not None:
         parts.append(labels("clv", "spend_check", **check))
     return markdown(" ".join(parts))
 
@@ -160,15 +164,25 @@ def show_value_headline(report: Report, values: pd.DataFrame, interval: ValueInt
                         time_unit: str):
     """The total expected value of the base over the horizon, with its interval and units."""
     labels = report.labels
-    units = horizon_months * MONTH_DAYS / {"day": 1, "week": 7, "month": MONTH_DAYS}[time_unit]
-    text = labels("clv", "headline", total=values["clv"].sum(), low=interval.total_low,
-                  high=interval.total_high, confidence=interval.confidence,
-                  months=horizon_months, units=units, unit=labels("units", time_unit),
-                  rate=annual_discount_rate, margin=margin, customers=len(values),
-                  purchases=values["expected_purchases"].sum(),
-                  alive=(values["p_alive"] >= 0.5).mean(), resamples=interval.n_resamples,
-                  failed=interval.n_failed)
-    return markdown(text)
+    units = horizon_in_units(horizon_months, time_unit)
+    span = "" if time_unit == "month" else (
+        f"（{units:.1f} {labels('units', time_unit)}）" if report.language == "zh"
+        else f" ({units:.1f} {labels('units', time_unit)})")
+    counts = {"failed": interval.n_failed, "resamples": interval.n_resamples}
+    clause = labels("clv", "interval_clause", confidence=interval.confidence,
+                    low=interval.total_low, high=interval.total_high)
+    text = labels("clv", "headline", total=values["clv"].sum(),
+                  interval=clause if interval.available else "", months=horizon_months,
+                  span=span, rate=_percent(annual_discount_rate), margin=_percent(margin),
+                  customers=len(values), purchases=values["expected_purchases"].sum(),
+                  alive=(values["p_alive"] >= 0.5).mean())
+    note = labels("clv", "interval_note" if interval.available else "no_interval", **counts)
+    return markdown(f"{text} {note}")
+
+
+def _percent(share: float) -> str:
+    """0.075 -> '7.5%', 0.1 -> '10%' (no rounding away of a deliberate decimal)."""
+    return f"{share * 100:.4g}%"
 
 
 def plot_model_views(report: Report, matrix: pd.DataFrame):
@@ -272,8 +286,10 @@ def headline_numbers(report: Report, values: pd.DataFrame, interval: ValueInterv
     """Headline entries for the run index: total predicted value with its interval."""
     labels = report.labels
     total = float(values["clv"].sum())
+    text = (labels("clv", "headline_short", total=total, low=interval.total_low,
+                   high=interval.total_high, confidence=interval.confidence)
+            if interval.available else f"{total:,.0f}")
     return {"clv_total": {
         "label": labels("clv", "headline_label", months=horizon_months),
-        "text": labels("clv", "headline_short", total=total, low=interval.total_low,
-                       high=interval.total_high, confidence=interval.confidence),
+        "text": text,
         "value": {"total": total, "low": interval.total_low, "high": interval.total_high}}}

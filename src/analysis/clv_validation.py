@@ -94,7 +94,12 @@ def compare_models(
     ModelComparison
         A failed candidate is kept as a row with its reason, not dropped.
     """
-    models = models or candidate_models(split.attrs.get("time_mode", "continuous"))
+    time_mode = split.attrs.get("time_mode", "continuous")
+    models = models or candidate_models(time_mode)
+    discrete = [m for m in models if PURCHASE_MODELS.get(m, ("", False))[1]]
+    if discrete and time_mode != "periods":
+        raise ConfigError(f"{', '.join(discrete)} models discrete periods: set time_mode: "
+                          "periods in the run config, or leave it out of `models`.")
     rows = calibration_rows(split)
     distinct, inverse = compress(rows)
     actual = split["frequency_holdout"].to_numpy(float)
@@ -239,7 +244,7 @@ def purchase_tracking(
     table["actual_cumulative"] = table["actual"].cumsum()
     table["predicted_cumulative"] = cumulative
     table["holdout"] = table["period_start"] > cal_end
-    table.attrs["time_unit"] = time_unit
+    table.attrs.update({"time_unit": time_unit, "calibration_end": cal_end})
     return table
 
 
