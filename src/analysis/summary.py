@@ -227,8 +227,6 @@ def _open(transactions, names, observation_end, time_unit: str, time_mode: str):
     columns = {col: canon for col, canon in zip(names, canonical, strict=True) if col is not None}
     # large_string results convert to pandas 3 str columns without a copy
     con = ibis.duckdb.connect(threads=duckdb_threads(), arrow_large_buffer_size=True)
-    # no progress bar: queries over ~2 s would draw one on stdout, inside the reports
-    con.raw_sql("SET enable_progress_bar = false")
     if isinstance(transactions, pd.DataFrame):
         source = "the transactions DataFrame"
         _check_schema(transactions.columns, None, columns, source)
