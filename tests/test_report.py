@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 
 from analysis import plotting, report
 from analysis.cleaning import clean_transactions
-from analysis.errors import ConfigError
+from analysis.errors import ConfigError, FenqunError
 from analysis.fonts import use_cjk_font
 from analysis.labels import Labels, _catalogue
 from analysis.quality import purchase_gaps, revenue_by_facet, revenue_by_month
@@ -99,3 +99,11 @@ def test_cjk_font_is_available():
 
     font = font_manager.findfont(font_manager.FontProperties(family=family))
     assert "CJK" in font or "Hei" in font or "Han" in font
+
+
+def test_data_origin_reads_what_the_data_quality_notebook_wrote(rpt):
+    with pytest.raises(FenqunError, match="run 10-data-quality first"):
+        report.data_origin(rpt)
+    (rpt.artifacts / "data.json").write_text(
+        '{"source": "shop.csv", "fingerprint": "sha256:ab", "name": "x"}', encoding="utf-8")
+    assert report.data_origin(rpt) == {"source": "shop.csv", "fingerprint": "sha256:ab"}

@@ -33,6 +33,7 @@ __all__ = [
     "show_section",
     "save_data_artifacts",
     "save_json",
+    "data_origin",
     "show_ledger",
     "narrate_ledger",
     "show_overview",
@@ -319,6 +320,15 @@ def _json_default(value):
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     return str(value)
+
+
+def data_origin(report: Report) -> dict:
+    """``source`` and ``fingerprint`` of the data ``10-data-quality`` read, for provenance."""
+    path = report.artifacts / "data.json"
+    if not path.is_file():
+        raise FenqunError(f"{path} is missing: run 10-data-quality first (it writes data.json).")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return {"source": record["source"], "fingerprint": record["fingerprint"]}
 
 
 def load_table(report: Report, name: str) -> pd.DataFrame:
