@@ -153,28 +153,19 @@ class PurchaseModel(BaseEstimator):
                                         "the window (T = 0): there is no history to fit.")
         scale = 10.0 / t.max()  # lifetimes fits on time scaled to max(T) == 10
         klass = _fitter_class(PURCHASE_MODELS[self.model][0])
-        self.attempts_ = []
-        for penalizer in self.penalizers:
-            options = self._options(initial_params, scale)
-            try:
-                with _lifetimes_call():
-                    fitter = klass(penalizer_coef=penalizer).fit(f, r, t, weights=w, **options)
-            except _FIT_FAILURES as error:
-                self.attempts_.append({"penalizer": penalizer, "outcome": _reason(error)})
-                continue
-            params = fitter.params_.astype(float)
+        options = self._options(initial_params, scale)
+
+        def problem(params: pd.Series) -> str:
             if not (np.isfinite(params).all() and (params > 0).all()):
-                self.attempts_.append({"penalizer": penalizer, "outcome": "invalid parameters"})
-                continue
+                return "invalid parameters"
             if runaway(self.model, params):
-                self.attempts_.append({"penalizer": penalizer, "outcome": (
-                    "parameters running off to infinity (heterogeneity not identified)")})
-                continue
-            self.attempts_.append({"penalizer": penalizer, "outcome": "converged"})
-            break
-        else:
-            tried = "; ".join(f"penalizer {a['penalizer']}: {a['outcome']}" for a in self.attempts_)
-            raise ModelFitError(f"The {self.model} model could not be fitted ({tried}).")
+                return "parameters running off to infinity (heterogeneity not identified)"
+            return ""
+
+        fitter, penalizer, self.attempts_ = _first_fit(
+            lambda pen: klass(penalizer_coef=pen).fit(f, r, t, weights=w, **options),
+            self.penalizers, problem, f"The {self.model} model")
+        params = fitter.params_.astype(float)
         self._fitter = fitter
         self.params_ = pd.Series(params.to_numpy(), index=PARAMETER_NAMES[self.model])
         self.penalizer_ = float(penalizer)
@@ -321,22 +312,13 @@ class SpendModel(BaseEstimator):
         self.independence_doubtful_ = abs(self.correlation_) > self.max_correlation
         klass = _fitter_class("GammaGammaFitter")
         options = {} if initial_params is None else {"initial_params": np.log(initial_params)}
-        self.attempts_ = []
-        for penalizer in self.penalizers:
-            try:
-                with _lifetimes_call():
-                    fitter = klass(penalizer_coef=penalizer).fit(f, m, weights=w, **options)
-            except _FIT_FAILURES as error:
-                self.attempts_.append({"penalizer": penalizer, "outcome": _reason(error)})
-                continue
-            params = fitter.params_.astype(float)
-            if np.isfinite(params).all() and params["q"] > 1:
-                self.attempts_.append({"penalizer": penalizer, "outcome": "converged"})
-                break
-            self.attempts_.append({"penalizer": penalizer, "outcome": "q <= 1 (no finite mean)"})
-        else:
-            tried = "; ".join(f"penalizer {a['penalizer']}: {a['outcome']}" for a in self.attempts_)
-            raise ModelFitError(f"The Gamma-Gamma spend model could not be fitted ({tried}).")
+        fitter, penalizer, self.attempts_ = _first_fit(
+            lambda pen: klass(penalizer_coef=pen).fit(f, m, weights=w, **options),
+            self.penalizers,
+            lambda params: "" if np.isfinite(params).all() and params["q"] > 1
+            else "q <= 1 (no finite mean)",
+            "The Gamma-Gamma spend model")
+        params = fitter.params_.astype(float)
         self.params_ = pd.Series(params.to_numpy(), index=PARAMETER_NAMES["gamma_gamma"])
         self.penalizer_ = float(penalizer)
         p, q, v = self.params_
@@ -360,6 +342,28 @@ class SpendModel(BaseEstimator):
         weight_own = np.where(own, p * f / (p * f + q - 1), 0.0)
         spend = weight_own * np.where(own, m, 0.0) + (1 - weight_own) * self.population_mean_
         return _finite(spend, "Gamma-Gamma expected spend")
+
+
+def _first_fit(fit_one, penalizers, problem, what: str):
+    """Fit with each penalizer in turn until one converges with acceptable parameters.
+
+    Returns the lifetimes fitter, its penalizer and every attempt (penalizer and outcome);
+    raises :class:`ModelFitError` listing them when none works.
+    """
+    attempts = []
+    for penalizer in penalizers:
+        try:
+            with _lifetimes_call():
+                fitter = fit_one(penalizer)
+        except _FIT_FAILURES as error:
+            attempts.append({"penalizer": penalizer, "outcome": _reason(error)})
+            continue
+        outcome = problem(fitter.params_.astype(float))
+        attempts.append({"penalizer": penalizer, "outcome": outcome or "converged"})
+        if not outcome:
+            return fitter, penalizer, attempts
+    tried = "; ".join(f"penalizer {a['penalizer']}: {a['outcome']}" for a in attempts)
+    raise ModelFitError(f"{what} could not be fitted ({tried}).")
 
 
 def _arrays(X: pd.DataFrame, weight: bool = False):
