@@ -1,0 +1,176 @@
+"""Churn labels and point-in-time features (groundwork for the churn notebook, issue 5).
+
+Churn is defined from the data: a customer **active at a cut-off date** (first purchase on or
+before it, last purchase within ``active_days`` before it) **churns** when they make no purchase
+in the ``horizon_days`` after it. Customers already lapsed at the cut-off get the opposite
+label, **returned**: a purchase within the horizon. A purchase is a day with a line of amount
+>= 0, as in the customer summary.
+
+Every feature is computed from lines dated on or before the cut-off only, so changing anything
+after it changes no feature (tested); labels look only at the horizon after it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import ConfigError, InsufficientDataError, require_columns
+
+__all__ = ["default_horizon_days", "point_in_time_frame", "FEATURE_WINDOW_DAYS"]
+
+#: Length of the recent and the previous window for the trend features.
+FEATURE_WINDOW_DAYS = 90
+_FACETS = ("category", "channel")
+_TOP_VALUES = 5
+
+
+def _purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
+    buy = transactions[transactions["amount"] >= 0]
+    days = pd.DataFrame({"customer_id": buy["customer_id"].to_numpy(),
+                         "day": buy["timestamp"].dt.floor("D").to_numpy()})
+    return days.drop_duplicates().sort_values(["customer_id", "day"], ignore_index=True)
+
+
+def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8) -> int:
+    """The churn horizon implied by the data: a high quantile of the gaps between purchases.
+
+    With the default, four in five repeat purchases come sooner than the horizon, so a customer
+    silent for that long after a cut-off has left their usual rhythm.
+
+    Raises
+    ------
+    InsufficientDataError
+        No customer bought on two different days.
+    """
+    days = _purchase_days(transactions)
+    gaps = days.groupby("customer_id")["day"].diff().dt.days.dropna()
+    if gaps.empty:
+        raise InsufficientDataError("No customer bought on two different days, so there is no "
+                                    "purchase rhythm to define churn from.")
+    return int(np.ceil(gaps.quantile(quantile)))
+
+
+def point_in_time_frame(
+    transactions: pd.DataFrame,
+    cutoff,
+    *,
+    horizon_days: int,
+    active_days: int | None = None,
+    customers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per customer who had bought by ``cutoff``: features up to it, labels after it.
+
+    Parameters
+    ----------
+    transactions
+        Cleaned lines: ``customer_id``, ``timestamp``, ``amount``; optional ``category``,
+        ``channel`` (mix features) and ``region``, ``industry`` (taken from ``customers`` when
+        given there).
+    cutoff
+        The day features stop (inclusive).
+    horizon_days
+        Days after the cut-off in which a purchase counts.
+    active_days
+        A customer whose last purchase is at most this many days before the cut-off is active
+        (default: ``horizon_days``, i.e. not yet silent for a whole horizon).
+    customers
+        Optional customers table with ``customer_id`` and attributes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``cutoff``, ``active`` (bool), the features ``recency_days``,
+        ``purchase_days``, ``tenure_days``, ``revenue``, ``average_day_value``,
+        ``recent_days`` / ``previous_days`` and ``recent_revenue`` / ``previous_revenue`` (last
+        and previous :data:`FEATURE_WINDOW_DAYS`), ``gap_mean_days``, ``gap_std_days``,
+        ``last_gap_days``, ``silence_ratio`` (recency over the mean gap), ``refund_share``,
+        ``share_<facet>_<value>`` for the top values of each facet, any ``region`` /
+        ``industry``; and the labels ``bought_in_horizon`` (bool), ``churned`` (active and
+        no purchase) and ``returned`` (not active and a purchase). Labels are missing (NA)
+        when the data end before the horizon does.
+    """
+    require_columns(transactions, ("customer_id", "timestamp", "amount"),
+                    source="the transactions", hint="Use the cleaned transactions.")
+    if horizon_days < 1:
+        raise ConfigError(f"horizon_days must be at least 1, not {horizon_days!r}.")
+    cutoff = pd.Timestamp(cutoff).normalize()
+    active_days = horizon_days if active_days is None else active_days
+    end = cutoff + pd.Timedelta(days=1)
+    before = transactions[transactions["timestamp"] < end]
+    if before.empty:
+        raise InsufficientDataError(f"No purchase on or before the cut-off {cutoff.date()}.")
+    days = _purchase_days(before)
+    per = days.groupby("customer_id")["day"]
+    frame = pd.DataFrame({"first": per.min(), "last": per.max(), "purchase_days": per.size()})
+    frame["recency_days"] = (cutoff - frame["last"]).dt.days
+    frame["tenure_days"] = (cutoff - frame["first"]).dt.days
+    frame["active"] = frame["recency_days"] <= active_days
+    gaps = per.diff().dt.days
+    gap = gaps.groupby(days["customer_id"])
+    frame["gap_mean_days"] = gap.mean()
+    frame["gap_std_days"] = gap.std()
+    frame["last_gap_days"] = gap.last()
+    frame["silence_ratio"] = frame["recency_days"] / frame["gap_mean_days"]
+    amounts = before.groupby("customer_id")["amount"]
+    frame["revenue"] = amounts.sum()
+    frame["average_day_value"] = frame["revenue"] / frame["purchase_days"]
+    refunds = before["amount"].where(before["amount"] < 0, 0).abs().groupby(
+        before["customer_id"]).sum()
+    frame["refund_share"] = refunds / before["amount"].clip(lower=0).groupby(
+        before["customer_id"]).sum().replace(0, np.nan)
+    window = pd.Timedelta(days=FEATURE_WINDOW_DAYS)
+    for name, low, high in (("recent", cutoff - window, end), ("previous", cutoff - 2 * window,
+                                                                 cutoff - window)):
+        in_days = days[(days["day"] >= low) & (days["day"] < high)]
+        frame[f"{name}_days"] = in_days.groupby("customer_id").size()
+        lines = before[(before["timestamp"] >= low) & (before["timestamp"] < high)]
+        frame[f"{name}_revenue"] = lines.groupby("customer_id")["amount"].sum()
+    for column in ("recent_days", "previous_days", "recent_revenue", "previous_revenue"):
+        frame[column] = frame[column].fillna(0)
+    for facet in _FACETS:
+        if facet in before:
+            frame = frame.join(_mix(before, facet))
+    frame = frame.join(_attributes(before, customers))
+    frame = frame.drop(columns=["first", "last"])
+    frame = frame.join(_labels(transactions, cutoff, horizon_days, frame["active"]))
+    frame.insert(0, "cutoff", cutoff)
+    return frame.rename_axis("customer_id").reset_index()
+
+
+def _mix(lines: pd.DataFrame, facet: str) -> pd.DataFrame:
+    """Share of each customer's positive spend in the facet's top values (the rest: other)."""
+    spend = lines[lines["amount"] > 0]
+    top = spend.groupby(facet, observed=True)["amount"].sum().nlargest(_TOP_VALUES).index
+    value = spend[facet].astype("string").where(spend[facet].isin(top), "other").fillna("other")
+    table = spend.pivot_table(index="customer_id", columns=value, values="amount",
+                              aggfunc="sum", fill_value=0.0)
+    table = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
+    return table.add_prefix(f"share_{facet}_")
+
+
+def _attributes(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+    """Region and industry: the customers table first, else each customer's most common value."""
+    found = {}
+    for column in ("region", "industry"):
+        if customers is not None and column in customers:
+            found[column] = customers.set_index("customer_id")[column]
+        elif column in lines:
+            found[column] = lines.groupby("customer_id")[column].agg(
+                lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA)
+    return pd.DataFrame(found)
+
+
+def _labels(transactions, cutoff: pd.Timestamp, horizon_days: int, active: pd.Series):
+    horizon_end = cutoff + pd.Timedelta(days=horizon_days)
+    complete = transactions["timestamp"].max().normalize() >= horizon_end
+    after = transactions[(transactions["timestamp"] >= cutoff + pd.Timedelta(days=1))
+                         & (transactions["timestamp"] < horizon_end + pd.Timedelta(days=1))
+                         & (transactions["amount"] >= 0)]
+    bought = active.index.isin(after["customer_id"].unique())
+    labels = pd.DataFrame({"bought_in_horizon": bought}, index=active.index).astype("boolean")
+    labels["churned"] = (active & ~labels["bought_in_horizon"]).where(active)
+    labels["returned"] = (~active & labels["bought_in_horizon"]).where(~active)
+    if not complete:  # the data end inside the horizon: the outcome is unknown
+        labels[:] = pd.NA
+    return labels.astype("boolean")
