@@ -94,3 +94,14 @@ def test_bad_arguments(lines):
         cd.point_in_time_frame(lines, "2024-06-30", horizon_days=0)
     with pytest.raises(InsufficientDataError, match="No purchase on or before the cut-off"):
         cd.point_in_time_frame(lines, "2020-01-01", horizon_days=30)
+
+
+def test_rolling_cutoffs_never_let_training_labels_reach_the_evaluation_horizon():
+    cutoffs = cd.rolling_cutoffs("2023-01-01", "2024-12-31", horizon_days=90, n_cutoffs=4)
+    assert cutoffs[-1] == pd.Timestamp("2024-12-31") - pd.Timedelta(days=90)
+    assert all(later - earlier == pd.Timedelta(days=90)
+               for earlier, later in zip(cutoffs, cutoffs[1:], strict=False))
+    short = cd.rolling_cutoffs("2024-01-01", "2024-12-31", horizon_days=90, n_cutoffs=4)
+    assert [c.date().isoformat() for c in short] == ["2024-07-04", "2024-10-02"]
+    with pytest.raises(InsufficientDataError, match="fewer than two cut-offs"):
+        cd.rolling_cutoffs("2024-06-01", "2024-12-31", horizon_days=90)

@@ -17,7 +17,8 @@ import pandas as pd
 
 from analysis.errors import ConfigError, InsufficientDataError, require_columns
 
-__all__ = ["default_horizon_days", "point_in_time_frame", "FEATURE_WINDOW_DAYS"]
+__all__ = ["default_horizon_days", "point_in_time_frame", "rolling_cutoffs",
+           "FEATURE_WINDOW_DAYS"]
 
 #: Length of the recent and the previous window for the trend features.
 FEATURE_WINDOW_DAYS = 90
@@ -49,6 +50,31 @@ def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8) -> i
         raise InsufficientDataError("No customer bought on two different days, so there is no "
                                     "purchase rhythm to define churn from.")
     return int(np.ceil(gaps.quantile(quantile)))
+
+
+def rolling_cutoffs(first_day, last_day, *, horizon_days: int, n_cutoffs: int = 4,
+                    min_history_days: int = 180) -> list[pd.Timestamp]:
+    """Cut-offs for an out-of-time set-up, oldest first: the last one is for evaluation.
+
+    The last cut-off's horizon ends on ``last_day``; each earlier one is a horizon before the
+    next, so no training label looks into the evaluation horizon. Cut-offs with less than
+    ``min_history_days`` of history before them are dropped.
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than two cut-offs fit (one to train on, one to evaluate).
+    """
+    first, last = pd.Timestamp(first_day).normalize(), pd.Timestamp(last_day).normalize()
+    step = pd.Timedelta(days=horizon_days)
+    cutoffs = [last - step * k for k in range(n_cutoffs, 0, -1)]
+    cutoffs = [c for c in cutoffs if (c - first).days >= min_history_days]
+    if len(cutoffs) < 2:
+        raise InsufficientDataError(
+            f"The history from {first.date()} to {last.date()} holds fewer than two cut-offs "
+            f"with {min_history_days} days of history and a {horizon_days}-day horizon after "
+            "each: churn cannot be validated out of time.")
+    return cutoffs
 
 
 def point_in_time_frame(
