@@ -54,3 +54,16 @@ def typed_lines() -> pd.DataFrame:
         frame[column] = frame[column].astype("string")
     frame["invalid_reason"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame
+
+
+@pytest.fixture(scope="session")
+def cdnow_paper_lines() -> pd.DataFrame:
+    """The CDNOW 1/10 sample cleaned as in the BG/NBD paper: to 1998-06-30, $0 purchases and
+    identical lines kept (no invoice ids). Shared by the CLV tests: copy before changing it."""
+    import analysis
+
+    data = analysis.load_inputs("cdnow-sample")
+    return analysis.prepare_transactions(
+        data, cleaning={"zero_amounts": "keep", "duplicates": "keep"},
+        observation_end="1998-06-30",
+    ).transactions

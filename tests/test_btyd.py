@@ -43,11 +43,8 @@ def lifetimes():
 
 
 @pytest.fixture(scope="module")
-def cdnow_transactions() -> pd.DataFrame:
-    data = analysis.load_inputs("cdnow-sample")
-    return analysis.prepare_transactions(
-        data, cleaning={"zero_amounts": "keep", "duplicates": "keep"}, observation_end="1998-06-30"
-    ).transactions
+def cdnow_transactions(cdnow_paper_lines) -> pd.DataFrame:
+    return cdnow_paper_lines.copy()
 
 
 @pytest.fixture(scope="module")

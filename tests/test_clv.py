@@ -29,12 +29,8 @@ LIFETIMES_OPTIONS = {"annual_discount_rate": 1.01**12 - 1, "month_days": 4.345 *
 
 
 @pytest.fixture(scope="module")
-def cdnow_transactions() -> pd.DataFrame:
-    data = analysis.load_inputs("cdnow-sample")
-    return analysis.prepare_transactions(
-        data, cleaning={"zero_amounts": "keep", "duplicates": "keep"},
-        observation_end=OBSERVATION_END,
-    ).transactions
+def cdnow_transactions(cdnow_paper_lines) -> pd.DataFrame:
+    return cdnow_paper_lines.copy()
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,8 @@ NBD_MODELS = ("bgnbd", "pareto_nbd", "mbgnbd")
 
 
 @pytest.fixture(scope="module")
-def transactions() -> pd.DataFrame:
-    data = analysis.load_inputs("cdnow-sample")
-    return analysis.prepare_transactions(
-        data, cleaning={"zero_amounts": "keep", "duplicates": "keep"},
-        observation_end=OBSERVATION_END,
-    ).transactions
+def transactions(cdnow_paper_lines) -> pd.DataFrame:
+    return cdnow_paper_lines.copy()
 
 
 @pytest.fixture(scope="module")
