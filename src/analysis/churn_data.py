@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import ConfigError, InsufficientDataError, require_columns
+from analysis.quality import purchase_days, purchase_gaps
 
 __all__ = ["default_horizon_days", "point_in_time_frame", "rolling_cutoffs",
            "FEATURE_WINDOW_DAYS"]
@@ -24,13 +25,6 @@ __all__ = ["default_horizon_days", "point_in_time_frame", "rolling_cutoffs",
 FEATURE_WINDOW_DAYS = 90
 _FACETS = ("category", "channel")
 _TOP_VALUES = 5
-
-
-def _purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
-    buy = transactions[transactions["amount"] >= 0]
-    days = pd.DataFrame({"customer_id": buy["customer_id"].to_numpy(),
-                         "day": buy["timestamp"].dt.floor("D").to_numpy()})
-    return days.drop_duplicates().sort_values(["customer_id", "day"], ignore_index=True)
 
 
 def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8) -> int:
@@ -44,8 +38,7 @@ def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8) -> i
     InsufficientDataError
         No customer bought on two different days.
     """
-    days = _purchase_days(transactions)
-    gaps = days.groupby("customer_id")["day"].diff().dt.days.dropna()
+    gaps = purchase_gaps(transactions)["gap_days"]
     if gaps.empty:
         raise InsufficientDataError("No customer bought on two different days, so there is no "
                                     "purchase rhythm to define churn from.")
@@ -126,7 +119,7 @@ def point_in_time_frame(
     before = transactions[transactions["timestamp"] < end]
     if before.empty:
         raise InsufficientDataError(f"No purchase on or before the cut-off {cutoff.date()}.")
-    days = _purchase_days(before)
+    days = purchase_days(before)
     per = days.groupby("customer_id")["day"]
     frame = pd.DataFrame({"first": per.min(), "last": per.max(), "purchase_days": per.size()})
     frame["recency_days"] = (cutoff - frame["last"]).dt.days

@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis.btyd import PARAMETER_NAMES, PURCHASE_MODELS, PurchaseModel, SpendModel, compress
 from analysis.errors import ConfigError, ModelFitError
+from analysis.quality import purchase_days
 from analysis.summary import UNIT_DAYS
 
 __all__ = [
@@ -203,11 +204,9 @@ def purchase_tracking(
     unit = UNIT_DAYS[time_unit]
     periods = time_mode == "periods"
     freq = {"day": "D", "week": "W", "month": "M"}[time_unit]
-    buy = transactions[transactions["amount"] >= 0]
-    day = buy["timestamp"].dt.floor("D")
+    occasions = purchase_days(transactions)
     if periods:  # calendar periods: Monday-Sunday weeks, months, as in the summary
-        day = day.dt.to_period(freq).dt.start_time
-    occasions = pd.DataFrame({"customer_id": buy["customer_id"].to_numpy(), "day": day.to_numpy()})
+        occasions["day"] = occasions["day"].dt.to_period(freq).dt.start_time
     occasions = occasions[occasions["day"] <= obs_end].drop_duplicates()
     first = occasions.groupby("customer_id")["day"].transform("min")
     cohort = first <= cal_end

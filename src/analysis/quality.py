@@ -13,7 +13,28 @@ import pandas as pd
 
 from analysis.cleaning import CleaningResult
 
-__all__ = ["purchase_gaps", "revenue_by_month", "revenue_by_facet", "overview_metrics"]
+__all__ = ["purchase_days", "purchase_gaps", "revenue_by_month", "revenue_by_facet",
+           "overview_metrics"]
+
+
+def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's purchase days: a day with a line of amount >= 0, as in the summary.
+
+    Parameters
+    ----------
+    transactions
+        Cleaned lines with ``customer_id``, ``timestamp`` and ``amount``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``day`` (midnight), one row per customer and purchase day, sorted by
+        customer and day.
+    """
+    bought = transactions.loc[transactions["amount"].to_numpy() >= 0, ["customer_id", "timestamp"]]
+    days = pd.DataFrame({"customer_id": bought["customer_id"].to_numpy(),
+                         "day": bought["timestamp"].dt.normalize().to_numpy()})
+    return days.drop_duplicates().sort_values(["customer_id", "day"], ignore_index=True)
 
 
 def purchase_gaps(transactions: pd.DataFrame) -> pd.DataFrame:
@@ -31,12 +52,7 @@ def purchase_gaps(transactions: pd.DataFrame) -> pd.DataFrame:
         One row per repeat purchase day: ``gap_days`` (int, ≥ 1) and ``repeat_number``
         (1 for a customer's first repeat purchase, 2 for the second, ...).
     """
-    bought = transactions.loc[transactions["amount"].to_numpy() >= 0, ["customer_id", "timestamp"]]
-    days = (
-        bought.assign(day=bought["timestamp"].dt.normalize())[["customer_id", "day"]]
-        .drop_duplicates()
-        .sort_values(["customer_id", "day"])
-    )
+    days = purchase_days(transactions)
     gap = days.groupby("customer_id", sort=False)["day"].diff().dt.days
     repeat = days.groupby("customer_id", sort=False).cumcount()
     out = pd.DataFrame({"gap_days": gap, "repeat_number": repeat}).dropna()
