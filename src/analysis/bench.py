@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["run_summary_benchmark", "main", "TARGETS"]
+__all__ = ["run_summary_benchmark", "main", "TARGETS", "cached_parquet", "in_fresh_process",
+           "peak_mb", "machine_info"]
 
 #: Goals at 1M customers / ~10M lines.
 TARGETS = {"speedup_min": 10.0, "floor_ratio_max": 3.0, "ours_peak_mb_max": 2048.0}
@@ -89,7 +90,7 @@ def run_summary_benchmark(
     >>> report["check"]["equal"]  # doctest: +SKIP
     True
     """
-    path, n_lines = _cached_parquet(int(n_customers), int(seed), Path(cache_dir))
+    path, n_lines = cached_parquet(int(n_customers), int(seed), Path(cache_dir))
     obs_end = str(pd.read_parquet(path, columns=["timestamp"])["timestamp"].max().date())
     methods, results = {}, {}
     for name in METHODS:
@@ -115,7 +116,7 @@ def run_summary_benchmark(
         "floor_ratio": ours["seconds"] / methods["duckdb_floor"]["seconds"],
         "check": _compare(results["ours"], results["lifetimes"]),
         "targets": TARGETS,
-        "machine": _machine(),
+        "machine": machine_info(),
     }
     report["targets_met"] = {
         "speedup": report["speedup"] >= TARGETS["speedup_min"],
@@ -181,7 +182,7 @@ def _format(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _cached_parquet(n_customers: int, seed: int, cache_dir: Path) -> tuple[Path, int]:
+def cached_parquet(n_customers: int, seed: int, cache_dir: Path) -> tuple[Path, int]:
     """Write the demo lines (customer_id, timestamp, amount) once; return the path and lines."""
     import pyarrow.parquet as pq
 
@@ -215,7 +216,7 @@ def in_fresh_process(worker, *args) -> dict:
         return pool.submit(worker, *args).result()
 
 
-def _peak_mb() -> float:
+def peak_mb() -> float:
     """Peak resident memory of this process in MB (``VmHWM`` on Linux, else ``ru_maxrss``)."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
@@ -240,7 +241,7 @@ def _worker(method: str, path: str, obs_end: str) -> dict:
         with warnings.catch_warnings():  # lifetimes mutes FutureWarning globally on import
             warnings.simplefilter("ignore")  # and sets a pandas option deprecated in pandas 3.1
             import lifetimes.utils as lifetimes_utils
-    baseline = _peak_mb()
+    baseline = peak_mb()
     start = time.perf_counter()
     if method == "ours":
         frame = customer_summary(path, time_unit="week", observation_end=obs_end)
@@ -259,7 +260,7 @@ def _worker(method: str, path: str, obs_end: str) -> dict:
         con = duckdb.connect(config={"threads": duckdb_threads(), "arrow_large_buffer_size": True})
         frame = con.sql(_FLOOR_SQL, params=[path]).to_arrow_table().to_pandas()
     seconds = time.perf_counter() - start
-    peak = _peak_mb()
+    peak = peak_mb()
     if method == "lifetimes":
         frame = frame.reset_index().sort_values("customer_id", ignore_index=True)
     columns = ["customer_id", *(_CHECKED if method != "duckdb_floor" else ())]
@@ -280,7 +281,7 @@ def _compare(ours: dict, theirs: dict, rtol: float = 1e-6) -> dict:
     return {"equal": same and worst <= rtol, "same_customers": same, "max_rel_diff": worst}
 
 
-def _machine() -> dict:
+def machine_info() -> dict:
     versions = {}
     for package in ("pandas", "numpy", "duckdb", "ibis-framework", "lifetimes", "pyarrow"):
         try:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.bench import _cached_parquet, _machine, _peak_mb, in_fresh_process
+from analysis.bench import cached_parquet, in_fresh_process, machine_info, peak_mb
 
 __all__ = ["run_clv_benchmark", "format_report", "main", "TARGETS"]
 
@@ -52,7 +52,7 @@ def run_clv_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
     log-likelihoods, checks), ``targets``, ``targets_met``, ``machine``.
     """
     started = time.perf_counter()
-    path, n_lines = _cached_parquet(int(n_customers), int(seed), Path(cache_dir))
+    path, n_lines = cached_parquet(int(n_customers), int(seed), Path(cache_dir))
     methods, detail = {}, {}
 
     def measure(name, task, mode="periods", sample=0, given=None, times=repeats):
@@ -101,7 +101,7 @@ def run_clv_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
     report = {"customers": full["customers"], "transactions": n_lines, "parquet": str(path),
               "distinct_rows": {m: bgnbd[m]["distinct_rows"] for m in bgnbd},
               "methods": methods, "bgnbd": bgnbd, "pareto": pareto, "clv": clv,
-              "targets": TARGETS, "machine": _machine()}
+              "targets": TARGETS, "machine": machine_info()}
     report["targets_met"] = {
         "bgnbd_speedup": bgnbd["periods"]["speedup"] >= TARGETS["bgnbd_speedup_min"],
         "bgnbd_params": bgnbd["periods"]["params_equal"],
@@ -160,7 +160,7 @@ def _worker(task: str, path: str, mode: str, sample: int, seed: int, given) -> d
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         result = call()
-        seconds, peak = time.perf_counter() - start, _peak_mb()
+        seconds, peak = time.perf_counter() - start, peak_mb()
         detail = {"customers": len(summary)}
         if task.startswith(("bgnbd", "pareto")):
             detail["params"] = [float(v) for v in result.params_]
@@ -220,7 +220,7 @@ def _reset_peak() -> float:
             refs.write("5")
     except OSError:  # not Linux: the peak then includes the set-up
         pass
-    return _peak_mb()
+    return peak_mb()
 
 
 def _max_rel_diff(a, b) -> float:

@@ -50,9 +50,9 @@ def run_segment_benchmark(
         ``ratio`` (ours seconds / pandas_rfm seconds) and ``groups`` (customers per lifecycle
         stage, to show the run did real work).
     """
-    from analysis.bench import _cached_parquet, _machine, in_fresh_process
+    from analysis.bench import cached_parquet, in_fresh_process, machine_info
 
-    path, n_lines = _cached_parquet(int(n_customers), int(seed), Path(cache_dir))
+    path, n_lines = cached_parquet(int(n_customers), int(seed), Path(cache_dir))
     methods, detail = {}, {}
     for name in METHODS:
         runs = [in_fresh_process(_worker, name, str(path)) for _ in range(max(1, int(repeats)))]
@@ -68,7 +68,7 @@ def run_segment_benchmark(
         "methods": methods,
         "ratio": methods["ours"]["seconds"] / methods["pandas_rfm"]["seconds"],
         "groups": detail["ours"]["lifecycle"],
-        "machine": _machine(),
+        "machine": machine_info(),
     }
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -92,13 +92,13 @@ def _pandas_rfm(summary):
 def _worker(method: str, path: str) -> dict:
     import pandas as pd
 
-    from analysis.bench import _peak_mb
+    from analysis.bench import peak_mb
     from analysis.segments import segment_customers, segment_profiles
     from analysis.summary import customer_summary
 
     transactions = pd.read_parquet(path)
     summary = customer_summary(path)
-    baseline = _peak_mb()
+    baseline = peak_mb()
     start = time.perf_counter()
     if method == "ours":
         segments = segment_customers(summary, transactions)
@@ -109,7 +109,7 @@ def _worker(method: str, path: str) -> dict:
         frame = _pandas_rfm(summary)
         detail = {"customers": len(frame)}
     seconds = time.perf_counter() - start
-    peak = _peak_mb()
+    peak = peak_mb()
     return {"seconds": seconds, "peak_mb": peak - baseline, "peak_abs_mb": peak,
             "detail": detail}
 
