@@ -14,7 +14,7 @@ from analysis import clv_plots
 from analysis.btyd import PurchaseModel, SpendModel
 from analysis.clv import ValueInterval, horizon_in_units, value_by_group
 from analysis.clv_validation import ModelComparison
-from analysis.report import Report, emit, left_align, markdown
+from analysis.report import Report, emit, left_align, load_table, markdown
 
 __all__ = [
     "show_setup", "show_model_comparison", "narrate_model_choice", "plot_validation",
@@ -213,7 +213,7 @@ def segment_values(report: Report, values: pd.DataFrame) -> dict[str, pd.DataFra
     path = report.artifacts / "segments.parquet"
     if not path.is_file():
         return {}
-    segments = pd.read_parquet(path).set_index("customer_id")
+    segments = load_table(report, "segments.parquet").set_index("customer_id")
     return {scheme: value_by_group(values, segments[scheme])
             for scheme in _SCHEMES if scheme in segments}
 
