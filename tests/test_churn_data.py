@@ -101,7 +101,7 @@ def test_rolling_cutoffs_never_let_training_labels_reach_the_evaluation_horizon(
     assert cutoffs[-1] == pd.Timestamp("2024-12-31") - pd.Timedelta(days=90)
     assert all(later - earlier == pd.Timedelta(days=90)
                for earlier, later in zip(cutoffs, cutoffs[1:], strict=False))
-    short = cd.rolling_cutoffs("2024-01-01", "2024-12-31", horizon_days=90, n_cutoffs=4)
-    assert [c.date().isoformat() for c in short] == ["2024-07-04", "2024-10-02"]
-    with pytest.raises(InsufficientDataError, match="fewer than two cut-offs"):
-        cd.rolling_cutoffs("2024-06-01", "2024-12-31", horizon_days=90)
+    short = cd.rolling_cutoffs("2024-01-01", "2024-12-31", horizon_days=60, n_cutoffs=4)
+    assert [c.date().isoformat() for c in short] == ["2024-07-04", "2024-09-02", "2024-11-01"]
+    with pytest.raises(InsufficientDataError, match="holds 2 cut-off.*about 450 days"):
+        cd.rolling_cutoffs("2024-01-01", "2024-12-31", horizon_days=90)

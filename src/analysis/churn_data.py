@@ -18,8 +18,8 @@ import pandas as pd
 from analysis.errors import ConfigError, InsufficientDataError, require_columns
 from analysis.quality import purchase_days, purchase_gaps
 
-__all__ = ["default_horizon_days", "point_in_time_frame", "rolling_cutoffs",
-           "FEATURE_WINDOW_DAYS"]
+__all__ = ["default_horizon_days", "point_in_time_frame", "rolling_cutoffs", "cutoff_frames",
+           "top_mix_values", "FEATURE_WINDOW_DAYS"]
 
 #: Length of the recent and the previous window for the trend features.
 FEATURE_WINDOW_DAYS = 90
@@ -56,18 +56,40 @@ def rolling_cutoffs(first_day, last_day, *, horizon_days: int, n_cutoffs: int = 
     Raises
     ------
     InsufficientDataError
-        Fewer than two cut-offs fit (one to train on, one to evaluate).
+        Fewer than three cut-offs fit (one to fit on, one to calibrate, one to evaluate).
     """
     first, last = pd.Timestamp(first_day).normalize(), pd.Timestamp(last_day).normalize()
     step = pd.Timedelta(days=horizon_days)
     cutoffs = [last - step * k for k in range(n_cutoffs, 0, -1)]
     cutoffs = [c for c in cutoffs if (c - first).days >= min_history_days]
-    if len(cutoffs) < 2:
+    if len(cutoffs) < 3:
+        need = min_history_days + 3 * horizon_days
         raise InsufficientDataError(
-            f"The history from {first.date()} to {last.date()} holds fewer than two cut-offs "
-            f"with {min_history_days} days of history and a {horizon_days}-day horizon after "
-            "each: churn cannot be validated out of time.")
+            f"The history from {first.date()} to {last.date()} ({(last - first).days} days) "
+            f"holds {len(cutoffs)} cut-off(s) with {min_history_days} days of history before "
+            f"and a {horizon_days}-day horizon after each; validating churn out of time needs "
+            f"three (fit, calibrate, evaluate), i.e. about {need} days of history, or a "
+            "shorter horizon.")
     return cutoffs
+
+
+def cutoff_frames(transactions: pd.DataFrame, cutoffs, *, horizon_days: int,
+                  active_days: int | None = None,
+                  customers: pd.DataFrame | None = None) -> dict[pd.Timestamp, pd.DataFrame]:
+    """:func:`point_in_time_frame` at each cut-off, as ``{cutoff: frame}``.
+
+    Every frame has the same feature columns: the category and channel mix use the top values
+    before the earliest cut-off (later newcomers count as ``other``), so frames can be stacked
+    for training and the latest scored by the same pipeline.
+    """
+    cutoffs = sorted(pd.Timestamp(c).normalize() for c in cutoffs)
+    mix_values = top_mix_values(transactions[transactions["timestamp"]
+                                             < cutoffs[0] + pd.Timedelta(days=1)])
+    frames = {c: point_in_time_frame(transactions, c, horizon_days=horizon_days,
+                                     active_days=active_days, customers=customers,
+                                     mix_values=mix_values) for c in cutoffs}
+    columns = list(dict.fromkeys(c for frame in frames.values() for c in frame.columns))
+    return {cutoff: frame.reindex(columns=columns) for cutoff, frame in frames.items()}
 
 
 def point_in_time_frame(
@@ -77,6 +99,7 @@ def point_in_time_frame(
     horizon_days: int,
     active_days: int | None = None,
     customers: pd.DataFrame | None = None,
+    mix_values: dict[str, list] | None = None,
 ) -> pd.DataFrame:
     """One row per customer who had bought by ``cutoff``: features up to it, labels after it.
 
@@ -95,6 +118,9 @@ def point_in_time_frame(
         (default: ``horizon_days``, i.e. not yet silent for a whole horizon).
     customers
         Optional customers table with ``customer_id`` and attributes.
+    mix_values
+        ``{facet: values}`` whose spend shares become features (default: the top values
+        before the cut-off, :func:`top_mix_values`); other values count as ``other``.
 
     Returns
     -------
@@ -147,9 +173,10 @@ def point_in_time_frame(
         frame[f"{name}_revenue"] = lines.groupby("customer_id")["amount"].sum()
     for column in ("recent_days", "previous_days", "recent_revenue", "previous_revenue"):
         frame[column] = frame[column].fillna(0)
-    for facet in _FACETS:
+    mix_values = top_mix_values(before) if mix_values is None else mix_values
+    for facet, values in mix_values.items():
         if facet in before:
-            frame = frame.join(_mix(before, facet))
+            frame = frame.join(_mix(before, facet, values))
     frame = frame.join(_attributes(before, customers))
     frame = frame.drop(columns=["first", "last"])
     frame = frame.join(_labels(transactions, cutoff, horizon_days, frame["active"]))
@@ -157,13 +184,22 @@ def point_in_time_frame(
     return frame.rename_axis("customer_id").reset_index()
 
 
-def _mix(lines: pd.DataFrame, facet: str) -> pd.DataFrame:
-    """Share of each customer's positive spend in the facet's top values (the rest: other)."""
+def top_mix_values(lines: pd.DataFrame) -> dict[str, list[str]]:
+    """The :data:`_TOP_VALUES` category and channel values with the most positive spend."""
     spend = lines[lines["amount"] > 0]
-    top = spend.groupby(facet, observed=True)["amount"].sum().nlargest(_TOP_VALUES).index
-    value = spend[facet].astype("string").where(spend[facet].isin(top), "other").fillna("other")
+    return {facet: [str(v) for v in spend.groupby(facet, observed=True)["amount"].sum()
+                    .nlargest(_TOP_VALUES).index]
+            for facet in _FACETS if facet in lines}
+
+
+def _mix(lines: pd.DataFrame, facet: str, top: list[str]) -> pd.DataFrame:
+    """Share of each customer's positive spend in each of ``top`` and in ``other``."""
+    spend = lines[lines["amount"] > 0]
+    text = spend[facet].astype("string")
+    value = text.where(text.isin(top), "other").fillna("other")
     table = spend.pivot_table(index="customer_id", columns=value, values="amount",
                               aggfunc="sum", fill_value=0.0)
+    table = table.reindex(columns=[*top, "other"], fill_value=0.0)
     table = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
     return table.add_prefix(f"share_{facet}_")
 
