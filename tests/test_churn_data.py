@@ -103,5 +103,5 @@ def test_rolling_cutoffs_never_let_training_labels_reach_the_evaluation_horizon(
                for earlier, later in zip(cutoffs, cutoffs[1:], strict=False))
     short = cd.rolling_cutoffs("2024-01-01", "2024-12-31", horizon_days=60, n_cutoffs=4)
     assert [c.date().isoformat() for c in short] == ["2024-07-04", "2024-09-02", "2024-11-01"]
-    with pytest.raises(InsufficientDataError, match="holds 2 cut-off.*about 450 days"):
+    with pytest.raises(InsufficientDataError, match="only 2 cut-off.*about 450 days"):
         cd.rolling_cutoffs("2024-01-01", "2024-12-31", horizon_days=90)

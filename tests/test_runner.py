@@ -19,7 +19,11 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     config = out / "run.yaml"
     config.write_text("dataset: retail-demo\ndemo_customers: 600\nseed: 3\nlanguage: en\n"
-                      "run_name: e2e\nbootstrap_resamples: 20\n", encoding="utf-8")
+                      "run_name: e2e\nbootstrap_resamples: 20\n"
+                      # 600 customers give ~200 active ones per cut-off: below the default
+                      # publication thresholds, which the refusal test below exercises
+                      "churn_minimum_data: {rows: 100, positives: 30, negatives: 30}\n",
+                      encoding="utf-8")
     result = run_reports(config, out=out, notebooks_dir=NOTEBOOKS, echo=lambda _: None)
     return result
 
@@ -32,7 +36,9 @@ def test_run_writes_the_promised_files(demo_run):
                  "executed/10-data-quality.ipynb", "artifacts/ledger.csv",
                  "artifacts/customer_summary.parquet", "artifacts/transactions.parquet",
                  "artifacts/segments.parquet", "artifacts/segment_profiles.csv",
-                 "40-clv.html", "artifacts/clv.parquet", "artifacts/clv_model.json"):
+                 "40-clv.html", "artifacts/clv.parquet", "artifacts/clv_model.json",
+                 "50-churn.html", "artifacts/churn.parquet", "artifacts/churn_metrics.json",
+                 "artifacts/truth.parquet"):
         assert (run_dir / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
     record = json.loads((run_dir / "run.json").read_text())
@@ -70,7 +76,8 @@ def test_summary_artifact_matches_kept_transactions(demo_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook, heading", [("10-data-quality", "Row ledger"),
                                                ("20-segments", "RFM segments"),
-                                               ("40-clv", "checked on a holdout")])
+                                               ("40-clv", "checked on a holdout"),
+                                               ("50-churn", "a cut-off the models never saw")])
 def test_html_has_no_code_and_no_customer_ids(demo_run, notebook, heading):
     html = (demo_run.run_dir / f"{notebook}.html").read_text(encoding="utf-8")
     ids = pd.read_parquet(demo_run.run_dir / "artifacts" / "segments.parquet")["customer_id"]
@@ -217,10 +224,39 @@ def test_clv_artifact_covers_every_buyer(demo_run):
 
 
 @pytest.mark.slow
-def test_too_little_data_refuses_clv_readably(tmp_path):
+def test_churn_artifacts_cover_today_and_record_every_metric(demo_run):
+    artifacts = demo_run.run_dir / "artifacts"
+    scores = pd.read_parquet(artifacts / "churn.parquet")
+    summary = pd.read_parquet(artifacts / "customer_summary.parquet")
+    assert list(scores.columns) == ["customer_id", "active", "churn_probability", "risk_tier",
+                                    "return_probability"]
+    assert set(scores["customer_id"]) == set(summary["customer_id"])
+    active, lapsed = scores[scores["active"]], scores[~scores["active"]]
+    assert active["churn_probability"].between(0, 1).all() and active["risk_tier"].notna().all()
+    assert lapsed["churn_probability"].isna().all() and lapsed["risk_tier"].isna().all()
+    record = json.loads((artifacts / "churn_metrics.json").read_text())
+    assert record["definition"]["horizon_days"] > 0
+    metrics = record["churn"]["metrics"]
+    assert set(metrics) == {"logistic", "boosted", "bgnbd", "bgnbd_p_alive"}
+    assert all({"roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift"} <= set(m)
+               for m in metrics.values())
+    chosen, sizes = metrics[record["churn"]["chosen_model"]], record["churn"]["sizes"]
+    # calibrated on one cut-off, judged on the next: the two rates differ by sampling noise
+    # (about 200 customers each here) and by any real change between the periods
+    noise = (0.25 / sizes["evaluation"]["rows"] + 0.25 / sizes["calibration"]["rows"]) ** 0.5
+    assert abs(chosen["mean_predicted"] - chosen["observed_rate"]) < 3 * noise
+    if record["return"]["published"]:
+        winback = pd.read_parquet(artifacts / "winback.parquet")
+        assert set(winback["customer_id"]) == set(lapsed["customer_id"])
+        assert winback["expected_return_value"].is_monotonic_decreasing
+        assert lapsed["return_probability"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_too_little_data_refuses_clv_and_churn_readably(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("dataset: retail-demo\ndemo_customers: 150\nseed: 3\nlanguage: en\n"
-                      "notebooks: [10-data-quality, 40-clv]\n", encoding="utf-8")
+                      "notebooks: [10-data-quality, 40-clv, 50-churn]\n", encoding="utf-8")
     result = run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS,
                          echo=lambda _: None)
     assert result.status == "ok"  # a refusal is an answer, not a failed run
@@ -232,3 +268,8 @@ def test_too_little_data_refuses_clv_readably(tmp_path):
     assert "Too little data" in html and "Traceback" not in html
     index = (result.run_dir / "index.html").read_text(encoding="utf-8")
     assert "not published: too little data" in index and "repeat buyers" in index
+    churn = result.notebooks[2]
+    assert churn["status"] == "not_published", churn["error"]
+    assert churn["error"].startswith("Too little data for a stable churn model")
+    assert "evaluation set" in churn["error"]
+    assert not (result.run_dir / "artifacts" / "churn.parquet").exists()

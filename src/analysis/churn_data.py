@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import ConfigError, InsufficientDataError, require_columns
+from analysis.labels import Labels
 from analysis.quality import purchase_days, purchase_gaps
 
-__all__ = ["default_horizon_days", "point_in_time_frame", "rolling_cutoffs", "cutoff_frames",
-           "top_mix_values", "FEATURE_WINDOW_DAYS"]
+__all__ = ["default_horizon_days", "churn_horizon", "point_in_time_frame", "rolling_cutoffs",
+           "cutoff_frames", "top_mix_values", "FEATURE_WINDOW_DAYS"]
 
 #: Length of the recent and the previous window for the trend features.
 FEATURE_WINDOW_DAYS = 90
@@ -45,13 +46,28 @@ def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8) -> i
     return int(np.ceil(gaps.quantile(quantile)))
 
 
+def churn_horizon(transactions: pd.DataFrame, horizon_days: int = 0,
+                  quantile: float = 0.8) -> tuple[int, float | None]:
+    """``(horizon, quantile)``: ``horizon_days`` when given (quantile None), else
+    :func:`default_horizon_days` at ``quantile``."""
+    if horizon_days:
+        if horizon_days < 1:
+            raise ConfigError(f"horizon_days must be a positive number of days or 0 (from the "
+                              f"data), not {horizon_days!r}.")
+        return int(horizon_days), None
+    if not 0 < quantile < 1:
+        raise ConfigError(f"horizon_quantile must be between 0 and 1, not {quantile!r}.")
+    return default_horizon_days(transactions, quantile), quantile
+
+
 def rolling_cutoffs(first_day, last_day, *, horizon_days: int, n_cutoffs: int = 4,
-                    min_history_days: int = 180) -> list[pd.Timestamp]:
+                    min_history_days: int = 180, language: str = "en") -> list[pd.Timestamp]:
     """Cut-offs for an out-of-time set-up, oldest first: the last one is for evaluation.
 
     The last cut-off's horizon ends on ``last_day``; each earlier one is a horizon before the
     next, so no training label looks into the evaluation horizon. Cut-offs with less than
-    ``min_history_days`` of history before them are dropped.
+    ``min_history_days`` of history before them are dropped. ``language`` (``zh`` or ``en``)
+    is the language of the refusal, which report readers see.
 
     Raises
     ------
@@ -63,13 +79,10 @@ def rolling_cutoffs(first_day, last_day, *, horizon_days: int, n_cutoffs: int = 
     cutoffs = [last - step * k for k in range(n_cutoffs, 0, -1)]
     cutoffs = [c for c in cutoffs if (c - first).days >= min_history_days]
     if len(cutoffs) < 3:
-        need = min_history_days + 3 * horizon_days
-        raise InsufficientDataError(
-            f"The history from {first.date()} to {last.date()} ({(last - first).days} days) "
-            f"holds {len(cutoffs)} cut-off(s) with {min_history_days} days of history before "
-            f"and a {horizon_days}-day horizon after each; validating churn out of time needs "
-            f"three (fit, calibrate, evaluate), i.e. about {need} days of history, or a "
-            "shorter horizon.")
+        raise InsufficientDataError(Labels(language)(
+            "churn", "too_few_cutoffs", first=first.date(), last=last.date(),
+            days=(last - first).days, history=min_history_days, horizon=horizon_days,
+            found=len(cutoffs), need=min_history_days + 3 * horizon_days))
     return cutoffs
 
 

@@ -16,12 +16,12 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 
 from analysis.btyd import PurchaseModel
-from analysis.churn_model import feature_columns
+from analysis.churn_model import MODELS, OUTCOMES, OutOfTimeResult, model_input, score_latest
 from analysis.errors import ConfigError
 from analysis.summary import UNIT_DAYS, customer_summary
 
-__all__ = ["btyd_view", "drivers", "risk_tiers", "tier_table", "winback_list",
-           "truth_recovery", "TIERS"]
+__all__ = ["btyd_view", "add_btyd_benchmarks", "latest_probability", "drivers", "risk_tiers",
+           "tier_table", "churn_table", "winback_list", "truth_recovery", "TIERS"]
 
 TIERS = ("low", "medium", "high")
 
@@ -68,6 +68,50 @@ def btyd_view(transactions: pd.DataFrame, cutoff, *, horizon_days: int, time_uni
     return view
 
 
+def _btyd_probability(view: pd.DataFrame, outcome: str) -> pd.Series:
+    """The BG/NBD forecast of the outcome: no purchase (churn) or a purchase (return)."""
+    silent = view["p_no_purchase"]
+    return silent if outcome == "churn" else 1 - silent
+
+
+def add_btyd_benchmarks(result: OutOfTimeResult, view: pd.DataFrame) -> None:
+    """Score the BG/NBD readings on the evaluation rows of ``result`` (in place).
+
+    ``bgnbd`` is the model's forecast of the outcome itself (no purchase in the horizon, or a
+    purchase in it); ``bgnbd_p_alive`` is 1 - P(alive) for churn and P(alive) for a return.
+    ``view`` is :func:`btyd_view` at the evaluation cut-off.
+    """
+    result.add_benchmark("bgnbd", _btyd_probability(view, result.outcome))
+    alive = view["p_alive"]
+    result.add_benchmark("bgnbd_p_alive", 1 - alive if result.outcome == "churn" else alive)
+
+
+def latest_probability(frames: dict, outcome: str, model: str, *, transactions: pd.DataFrame,
+                       horizon_days: int, time_unit: str = "week",
+                       time_mode: str = "continuous", random_state: int = 0,
+                       calibration: str = "auto") -> pd.Series:
+    """The chosen model's probability for each customer on the latest (unlabelled) day.
+
+    ``model`` is one of :data:`analysis.churn_model.MODELS` (refitted one horizon later, see
+    :func:`analysis.churn_model.score_latest`) or ``bgnbd`` (fitted on the whole history).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``customer_id``: the customers active (churn) or lapsed (return) that day.
+    """
+    if model in MODELS:
+        return score_latest(frames, outcome, model, random_state=random_state,
+                            calibration=calibration)
+    if model != "bgnbd":
+        raise ConfigError(f"Unknown churn model {model!r}; choose from {(*MODELS, 'bgnbd')}.")
+    latest = max(frames)
+    rows = frames[latest][frames[latest]["active"] == OUTCOMES[outcome][1]]
+    view = btyd_view(transactions, latest, horizon_days=horizon_days, time_unit=time_unit,
+                     time_mode=time_mode)
+    return _btyd_probability(view, outcome).reindex(rows["customer_id"]).rename(outcome)
+
+
 def drivers(model, rows: pd.DataFrame, label: str, *, n_repeats: int = 5, random_state: int = 0,
             max_rows: int = 20_000) -> pd.DataFrame:
     """Permutation importance of each feature on evaluation rows, and its direction.
@@ -90,10 +134,8 @@ def drivers(model, rows: pd.DataFrame, label: str, *, n_repeats: int = 5, random
     """
     if len(rows) > max_rows:
         rows = rows.sample(max_rows, random_state=random_state)
-    numeric, categorical = feature_columns(rows)
-    X = rows[numeric + categorical].copy()
-    for column in categorical:
-        X[column] = X[column].astype("string").fillna("unknown").astype(object)
+    X = model_input(model, rows)  # permute exactly the columns the model reads
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     y = rows[label].astype(bool).to_numpy()
     result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats,
                                     random_state=random_state)
@@ -151,6 +193,28 @@ def tier_table(probability, thresholds=(0.4, 0.7), observed=None, value=None) ->
     table.insert(2, "upper", [low, high, 1.0])
     table.insert(4, "share", table["customers"] / max(1, len(frame)))
     table["tier"] = table["tier"].astype(str)
+    return table
+
+
+def churn_table(latest: pd.DataFrame, churn_probability: pd.Series,
+                return_probability: pd.Series | None, thresholds=(0.4, 0.7)) -> pd.DataFrame:
+    """One row per customer on the latest day: the ``churn.parquet`` artifact.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``active`` (bought within the horizon), ``churn_probability`` and
+        ``risk_tier`` (active customers), ``return_probability`` (lapsed customers; empty when
+        no return model was published).
+    """
+    table = latest[["customer_id", "active"]].reset_index(drop=True)
+    ids = table["customer_id"]
+    table["churn_probability"] = churn_probability.reindex(ids).to_numpy(float)
+    table["risk_tier"] = risk_tiers(table["churn_probability"].fillna(0), thresholds)
+    table["risk_tier"] = table["risk_tier"].astype(object).where(table["active"], None)
+    table["risk_tier"] = pd.Categorical(table["risk_tier"], categories=list(TIERS))
+    table["return_probability"] = (return_probability.reindex(ids).to_numpy(float)
+                                   if return_probability is not None else np.nan)
     return table
 
 

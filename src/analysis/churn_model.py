@@ -35,11 +35,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from analysis.errors import ConfigError, InsufficientDataError
+from analysis.labels import Labels
 
 __all__ = [
     "OUTCOMES", "MODELS", "MinimumChurnData", "feature_columns", "build_pipeline",
     "fit_calibrated", "classification_metrics", "OutOfTimeResult", "validate_out_of_time",
-    "score_latest", "cumulative_gain", "choose_model",
+    "validate_if_possible", "score_latest", "model_input", "cumulative_gain", "choose_model",
 ]
 
 #: outcome name -> (label column, whether the rows are the customers active at the cut-off)
@@ -150,13 +151,15 @@ def fit_calibrated(model: str, fit_rows: pd.DataFrame, calibration_rows: pd.Data
     return calibrated.fit(X_cal, y_cal)
 
 
-def _probability(calibrated, rows: pd.DataFrame) -> np.ndarray:
-    pipeline = calibrated.estimator.estimator
-    numeric, categorical = (pipeline[0].transformers[0][2], pipeline[0].transformers[1][2])
-    X = rows[list(numeric) + list(categorical)].copy()
-    for column in categorical:
-        X[column] = X[column].astype("string").fillna("unknown").astype(object)
-    return calibrated.predict_proba(X)[:, 1]
+def model_input(model, rows: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns a model from :func:`fit_calibrated` reads, prepared as in fitting."""
+    pipeline = model.estimator.estimator
+    numeric, categorical = pipeline[0].transformers[0][2], pipeline[0].transformers[1][2]
+    return _xy(rows.assign(_label=False), "_label", list(numeric), list(categorical))[0]
+
+
+def _probability(model, rows: pd.DataFrame) -> np.ndarray:
+    return model.predict_proba(model_input(model, rows))[:, 1]
 
 
 def classification_metrics(y_true, probability) -> dict:
@@ -248,20 +251,24 @@ def _rows(frames: dict, cutoffs, outcome: str) -> pd.DataFrame:
     return rows[(rows["active"] == active) & rows[label].notna()].reset_index(drop=True)
 
 
-def _check_sizes(sets: dict, label: str, minimum: MinimumChurnData, outcome: str) -> dict:
+def _check_sizes(sets: dict, label: str, minimum: MinimumChurnData, outcome: str,
+                 language: str) -> dict:
     sizes, short = {}, []
     for name, rows in sets.items():
         positives = int(rows[label].sum())
         sizes[name] = {"rows": len(rows), "positives": positives,
                        "negatives": len(rows) - positives}
-        for key in ("rows", "positives", "negatives"):
-            if sizes[name][key] < getattr(minimum, key):
-                short.append(f"{name}: {sizes[name][key]} {key} (at least "
-                             f"{getattr(minimum, key)})")
+        short += [(name, key, sizes[name][key], getattr(minimum, key))
+                  for key in ("rows", "positives", "negatives")
+                  if sizes[name][key] < getattr(minimum, key)]
     if short:
-        raise InsufficientDataError(
-            f"Too little data for a stable {outcome} model, so no {outcome} probabilities are "
-            "published: " + "; ".join(short) + ".")
+        labels = Labels(language)
+        detail = ("；" if language == "zh" else "; ").join(
+            labels("churn", "short_set", set=labels("churn", f"set_{name}"), value=value,
+                   what=labels("churn", f"what_{key}"), minimum=least)
+            for name, key, value, least in short)
+        raise InsufficientDataError(labels("churn", "too_few_rows", detail=detail,
+                                           outcome=labels("churn", f"outcome_{outcome}")))
     return sizes
 
 
@@ -271,7 +278,8 @@ def _labelled(frames: dict) -> list:
 
 def validate_out_of_time(frames: dict, outcome: str = "churn", *, models=MODELS,
                          random_state: int = 0, calibration: str = "auto",
-                         minimum: MinimumChurnData | dict | None = None) -> OutOfTimeResult:
+                         minimum: MinimumChurnData | dict | None = None,
+                         language: str = "en") -> OutOfTimeResult:
     """Fit, calibrate and evaluate each model on successive cut-offs (see the module notes).
 
     Parameters
@@ -289,6 +297,8 @@ def validate_out_of_time(frames: dict, outcome: str = "churn", *, models=MODELS,
         ``auto``, ``sigmoid`` or ``isotonic``.
     minimum
         :class:`MinimumChurnData` or a dict overriding its fields.
+    language
+        Language (``zh`` or ``en``) of the refusal, which report readers see.
 
     Raises
     ------
@@ -308,7 +318,7 @@ def validate_out_of_time(frames: dict, outcome: str = "churn", *, models=MODELS,
     sets = {"fit": _rows(frames, cutoffs[:-2], outcome),
             "calibration": _rows(frames, cutoffs[-2:-1], outcome),
             "evaluation": _rows(frames, cutoffs[-1:], outcome)}
-    sizes = _check_sizes(sets, label, minimum, outcome)
+    sizes = _check_sizes(sets, label, minimum, outcome, language)
     predictions = sets["evaluation"].copy()
     predictions[label] = predictions[label].astype(bool)
     fitted, rows = {}, []
@@ -321,6 +331,16 @@ def validate_out_of_time(frames: dict, outcome: str = "churn", *, models=MODELS,
                      **classification_metrics(predictions[label], predictions[f"p_{name}"])})
     return OutOfTimeResult(outcome=outcome, label=label, cutoffs=cutoffs, sizes=sizes,
                            metrics=pd.DataFrame(rows), predictions=predictions, models=fitted)
+
+
+def validate_if_possible(frames: dict, outcome: str, **options
+                         ) -> tuple[OutOfTimeResult | None, str]:
+    """:func:`validate_out_of_time`, but too little data gives ``(None, reason)`` instead of
+    an error, for a part of a report that can be left out while the rest is published."""
+    try:
+        return validate_out_of_time(frames, outcome, **options), ""
+    except InsufficientDataError as error:
+        return None, str(error)
 
 
 def _minimum(minimum) -> MinimumChurnData:
@@ -345,10 +365,17 @@ def score_latest(frames: dict, outcome: str, model: str, *, random_state: int = 
     pandas.Series
         Probability indexed by ``customer_id``, named ``outcome``.
     """
+    if outcome not in OUTCOMES:
+        raise ConfigError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}.")
     cutoffs = _labelled(frames)
     latest = max(frames)
     if latest in cutoffs:
         raise ConfigError("The frames hold no unlabelled day to score: add the data's last day.")
+    if len(cutoffs) < 2:
+        raise InsufficientDataError(
+            f"Only {len(cutoffs)} cut-off(s) with a complete horizon after them: scoring the "
+            "last day needs two (fit, calibrate). A longer history or a shorter horizon would "
+            "give more.")
     label, active = OUTCOMES[outcome]
     fitted = fit_calibrated(model, _rows(frames, cutoffs[:-1], outcome),
                             _rows(frames, cutoffs[-1:], outcome), label,

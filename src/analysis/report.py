@@ -331,10 +331,13 @@ def data_origin(report: Report) -> dict:
     return {"source": record["source"], "fingerprint": record["fingerprint"]}
 
 
-def load_table(report: Report, name: str) -> pd.DataFrame:
-    """Read an artifact another notebook wrote, with a clear error when it is missing."""
+def load_table(report: Report, name: str, *, optional: bool = False) -> pd.DataFrame | None:
+    """Read an artifact another notebook wrote, with a clear error when it is missing
+    (``optional``: None instead)."""
     path = report.artifacts / name
     if not path.is_file():
+        if optional:
+            return None
         raise FenqunError(f"{path} is missing: run 10-data-quality first (it writes {name}).")
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
@@ -396,7 +399,8 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
     """Write the cleaning hand-off files and return the data record.
 
     Writes ``ledger.csv``, ``transactions.parquet`` (kept lines), ``customers.parquet``
-    (when there is a customers table) and ``data.json`` (name, source, description,
+    (when there is a customers table), ``truth.parquet`` (synthetic data's known truth, for
+    the recovery checks of later notebooks) and ``data.json`` (name, source, description,
     fingerprint, rows, cleaning policy).
     """
     from analysis.provenance import fingerprint_file, fingerprint_frame
@@ -405,6 +409,8 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
     save_table(report, "transactions.parquet", result.transactions)
     if data.customers is not None:
         save_table(report, "customers.parquet", data.customers)
+    if getattr(data, "truth", None) is not None:
+        save_table(report, "truth.parquet", data.truth)
     source = Path(data.source)
     fingerprint = (fingerprint_file(source) if source.is_file()
                    else fingerprint_frame(data.transactions))
