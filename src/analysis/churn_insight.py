@@ -16,7 +16,14 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 
 from analysis.btyd import PurchaseModel
-from analysis.churn_model import MODELS, OUTCOMES, OutOfTimeResult, model_input, score_latest
+from analysis.churn_model import (
+    MODELS,
+    OUTCOMES,
+    OutOfTimeResult,
+    model_input,
+    score_latest,
+    threads_for,
+)
 from analysis.errors import ConfigError
 from analysis.summary import UNIT_DAYS, customer_summary
 
@@ -137,9 +144,10 @@ def drivers(model, rows: pd.DataFrame, label: str, *, n_repeats: int = 5, random
     X = model_input(model, rows)  # permute exactly the columns the model reads
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     y = rows[label].astype(bool).to_numpy()
-    result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats,
-                                    random_state=random_state)
-    probability = pd.Series(model.predict_proba(X)[:, 1], index=X.index)
+    with threads_for(len(X)):
+        result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats,
+                                        random_state=random_state)
+        probability = pd.Series(model.predict_proba(X)[:, 1], index=X.index)
     with warnings.catch_warnings():  # a constant feature has no direction: 0 below
         warnings.simplefilter("ignore", ConstantInputWarning)
         rho = X[numeric].corrwith(probability, method="spearman")
@@ -151,10 +159,13 @@ def drivers(model, rows: pd.DataFrame, label: str, *, n_repeats: int = 5, random
 
 
 def risk_tiers(probability, thresholds=(0.4, 0.7)) -> pd.Categorical:
-    """``low`` below the first threshold, ``high`` from the second, ``medium`` between."""
+    """``low`` below the first threshold, ``high`` from the second, ``medium`` between;
+    missing where the probability is missing."""
     low, high = _thresholds(thresholds)
-    codes = np.searchsorted([low, high], np.asarray(probability, float), side="right")
-    return pd.Categorical.from_codes(codes, categories=list(TIERS))
+    values = np.asarray(probability, float)
+    codes = np.searchsorted([low, high], values, side="right")
+    return pd.Categorical.from_codes(np.where(np.isnan(values), -1, codes),
+                                     categories=list(TIERS))
 
 
 def _thresholds(thresholds) -> tuple[float, float]:
@@ -210,9 +221,7 @@ def churn_table(latest: pd.DataFrame, churn_probability: pd.Series,
     table = latest[["customer_id", "active"]].reset_index(drop=True)
     ids = table["customer_id"]
     table["churn_probability"] = churn_probability.reindex(ids).to_numpy(float)
-    table["risk_tier"] = risk_tiers(table["churn_probability"].fillna(0), thresholds)
-    table["risk_tier"] = table["risk_tier"].astype(object).where(table["active"], None)
-    table["risk_tier"] = pd.Categorical(table["risk_tier"], categories=list(TIERS))
+    table["risk_tier"] = risk_tiers(table["churn_probability"], thresholds)
     table["return_probability"] = (return_probability.reindex(ids).to_numpy(float)
                                    if return_probability is not None else np.nan)
     return table

@@ -27,6 +27,8 @@ __all__ = [
 
 #: Segment groups smaller than this are folded into "other" in stakeholder tables.
 MIN_GROUP_CUSTOMERS = 10
+#: Log-loss differences below this are read as a tie between a pipeline and BG/NBD.
+TIE_LOG_LOSS = 0.005
 _SCHEMES = ("rfm_segment", "value_tier", "lifecycle_stage")
 _RETURN_BANDS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 
@@ -121,8 +123,9 @@ def narrate_evaluation(report: Report, result: OutOfTimeResult, chosen: str, *,
             parts.append(labels("churn", "reading_btyd_wins"))
         else:
             btyd = metrics.loc["bgnbd"]
-            parts.append(labels("churn", "reading_ml_wins", model=names[chosen],
-                                gain=btyd["log_loss"] - best["log_loss"],
+            gain = btyd["log_loss"] - best["log_loss"]
+            parts.append(labels("churn", "reading_ml_wins" if gain >= TIE_LOG_LOSS
+                                else "reading_tie", model=names[chosen], gain=gain,
                                 auc_gain=best["roc_auc"] - btyd["roc_auc"]))
     if result.outcome == "churn" and "bgnbd_p_alive" in metrics.index:
         parts.append(labels("churn", "reading_p_alive", auc=metrics.loc["bgnbd_p_alive",
