@@ -63,3 +63,28 @@ def test_clv_benchmark_harness(tmp_path):
     assert set(saved["clv"]["max_rel_diff"]) == {"clv", "p_alive", "expected_purchases"}
     assert saved["clv"]["equal"] is True and saved["targets_met"]["clv_equal"] is True
     assert "ours == lifetimes" in format_report(report)
+
+
+def test_churn_benchmark_harness(tmp_path):
+    from analysis.bench_churn import format_report, run_churn_benchmark
+
+    out = tmp_path / "churn.json"
+    report = run_churn_benchmark(2_000, seed=1, out=out, cache_dir=tmp_path / "cache")
+    saved = json.loads(out.read_text())
+    assert saved["customers"] == report["customers"] > 1_500
+    assert set(saved["methods"]) == {"horizon", "features", "validate", "score", "score_latest",
+                                     "lifetimes_p_alive", "btyd_view"}
+    for method in saved["methods"].values():
+        assert method["seconds"] > 0 and len(method["runs"]) == 1
+    # four rolling cut-offs and the last day, each timed, the last with every customer
+    cutoffs = saved["features"]["cutoffs"]
+    assert [c["cutoff"] for c in cutoffs] == saved["cutoffs"] and len(cutoffs) == 5
+    assert all(c["seconds"] > 0 for c in cutoffs) and cutoffs[-1]["customers"] == 2_000
+    assert set(saved["validate"]["fit_seconds"]) == set(saved["score"]) == {"logistic", "boosted"}
+    for name, score in saved["score"].items():
+        assert score["rows"] == saved["reference"]["rows"] == saved["score_latest"][name]["rows"]
+        assert saved["ratios"][f"score_{name}_vs_lifetimes_p_alive"] > 0
+    assert saved["reference"]["p_alive_max_abs_diff"] <= 1e-12
+    assert saved["btyd_view"]["customers"] == saved["customers"]
+    assert not list((tmp_path / "cache").glob("churn-bench-*"))  # the hand-off folder is gone
+    assert "lifetimes P(alive)" in format_report(report)

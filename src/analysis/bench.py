@@ -21,6 +21,7 @@ largest peak are reported, every run is kept in the JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["run_summary_benchmark", "main", "TARGETS", "cached_parquet", "in_fresh_process",
-           "peak_mb", "machine_info"]
+           "peak_mb", "reset_peak", "quiet_stdout", "machine_info"]
 
 #: Goals at 1M customers / ~10M lines.
 TARGETS = {"speedup_min": 10.0, "floor_ratio_max": 3.0, "ours_peak_mb_max": 2048.0}
@@ -227,6 +228,33 @@ def peak_mb() -> float:
         pass
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+def reset_peak() -> float:
+    """Reset this process's peak resident set to its current one (Linux); return the peak.
+
+    Elsewhere the peak cannot be reset, so it then includes whatever was loaded before.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+    return peak_mb()
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Send file descriptor 1 to the null device (DuckDB writes there, not to sys.stdout)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w", encoding="ascii") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
 
 
 def _worker(method: str, path: str, obs_end: str) -> dict:

@@ -17,18 +17,22 @@ resident set is reset (``/proc/self/clear_refs``, Linux) so ``peak_mb`` is the m
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from analysis.bench import cached_parquet, in_fresh_process, machine_info, peak_mb
+from analysis.bench import (
+    cached_parquet,
+    in_fresh_process,
+    machine_info,
+    peak_mb,
+    quiet_stdout,
+    reset_peak,
+)
 
 __all__ = ["run_clv_benchmark", "format_report", "main", "TARGETS"]
 
@@ -131,7 +135,7 @@ def _worker(task: str, path: str, mode: str, sample: int, seed: int, given) -> d
         import lifetimes
 
         pd.set_option("mode.chained_assignment", option)
-    with _quiet_stdout():  # DuckDB draws a progress bar on stdout for queries over 2 s
+    with quiet_stdout():  # DuckDB draws a progress bar on stdout for queries over 2 s
         summary = customer_summary(path, time_mode=mode, time_unit="week")
     if sample:
         rows = np.random.default_rng(seed).choice(len(summary), min(sample, len(summary)),
@@ -155,7 +159,7 @@ def _worker(task: str, path: str, mode: str, sample: int, seed: int, given) -> d
             bgf, f, r, t, m, time=12, freq="W", discount_rate=0.01),
     }[task]
     np.random.seed(seed)  # noqa: NPY002  (lifetimes' Pareto/NBD start is drawn from it)
-    baseline = _reset_peak()
+    baseline = reset_peak()
     start = time.perf_counter()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
@@ -197,30 +201,6 @@ def _pareto_loglik(lifetimes, params, rows) -> float:
     nll = lifetimes.ParetoNBDFitter._negative_log_likelihood(np.asarray(params, float), f, r, t,
                                                              w, 0.0)
     return float(-nll * w.mean())
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """Send file descriptor 1 to the null device (DuckDB writes there, not to sys.stdout)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w", encoding="ascii") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _reset_peak() -> float:
-    """Reset this process's peak resident set to its current one (Linux); return the peak."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-            refs.write("5")
-    except OSError:  # not Linux: the peak then includes the set-up
-        pass
-    return peak_mb()
 
 
 def _max_rel_diff(a, b) -> float:
