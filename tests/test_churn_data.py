@@ -85,6 +85,8 @@ def test_default_horizon_is_a_high_quantile_of_gaps():
                    + [("b", "2024-01-01", 1.0, "x")])
     assert cd.default_horizon_days(lines, quantile=1.0) == 8
     assert cd.default_horizon_days(lines, quantile=0.5) == 4
+    with pytest.raises(InsufficientDataError, match="没有任何客户在两个不同的日子购买过"):
+        cd.default_horizon_days(lines[lines["customer_id"] == "b"], language="zh")
     with pytest.raises(InsufficientDataError, match="No customer bought on two different days"):
         cd.default_horizon_days(lines[lines["customer_id"] == "b"])
 
@@ -105,3 +107,41 @@ def test_rolling_cutoffs_never_let_training_labels_reach_the_evaluation_horizon(
     assert [c.date().isoformat() for c in short] == ["2024-07-04", "2024-09-02", "2024-11-01"]
     with pytest.raises(InsufficientDataError, match="only 2 cut-off.*about 450 days"):
         cd.rolling_cutoffs("2024-01-01", "2024-12-31", horizon_days=90)
+
+
+def test_a_customer_silent_for_a_whole_horizon_is_lapsed(lines):
+    # b last bought 2024-06-01: 60 days before 2024-07-31, so silent through a 60-day horizon
+    frame = cd.point_in_time_frame(lines, "2024-07-31", horizon_days=60).set_index("customer_id")
+    assert frame.loc["b", "recency_days"] == 60 and not frame.loc["b", "active"]
+    frame = cd.point_in_time_frame(lines, "2024-07-30", horizon_days=60).set_index("customer_id")
+    assert frame.loc["b", "active"]
+
+
+def test_labels_are_known_up_to_the_data_end_even_without_sales(lines):
+    quiet_end = lines[lines["customer_id"] != "z"]  # last sale 2024-08-01
+    frame = cd.point_in_time_frame(quiet_end, "2024-06-30", horizon_days=60)
+    assert frame["bought_in_horizon"].isna().all()  # the horizon ends after the last sale
+    frame = cd.point_in_time_frame(quiet_end, "2024-06-30", horizon_days=60,
+                                   data_end="2024-09-30").set_index("customer_id")
+    assert frame.loc["b", "churned"] == True  # noqa: E712
+
+
+def test_a_category_called_other_joins_the_rest(lines):
+    renamed = lines.assign(category=lines["category"].replace({"lamps": "other"}))
+    frames = cd.cutoff_frames(renamed, ["2024-04-30", "2024-06-30"], horizon_days=60)
+    frame = frames[pd.Timestamp("2024-06-30")].set_index("customer_id")
+    assert "share_category_other" in frame and frame.columns.is_unique
+    assert frame.loc["b", "share_category_other"] == pytest.approx(1.0)
+
+
+def test_region_from_the_lines_is_each_customers_most_common():
+    rows = _lines([("a", "2024-01-01", 1.0, "x"), ("a", "2024-01-02", 1.0, "x"),
+                   ("a", "2024-01-03", 1.0, "x"), ("b", "2024-01-01", 1.0, "x")])
+    rows["region"] = ["north", "south", "south", "east"]
+    frame = cd.point_in_time_frame(rows, "2024-01-10", horizon_days=5).set_index("customer_id")
+    assert frame["region"].to_dict() == {"a": "south", "b": "east"}
+
+
+def test_fewer_than_three_cutoffs_asked_for_is_a_config_error():
+    with pytest.raises(ConfigError, match="n_cutoffs must be at least 3"):
+        cd.rolling_cutoffs("2020-01-01", "2024-12-31", horizon_days=60, n_cutoffs=2)

@@ -239,3 +239,24 @@ def test_drivers_sample_large_evaluation_sets(planted):
     pd.testing.assert_frame_equal(
         first, ci.drivers(fitted, evaluation, "churned", n_repeats=2, max_rows=500))
     assert first["feature"].iloc[0] == "signal"
+
+
+def test_driver_direction_is_the_models_response_not_a_correlation():
+    """``push`` raises the risk with ``pull`` held fixed, yet correlates with a lower risk
+    because ``pull`` moves with it and weighs more: the sentence must say "higher, higher"."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    push = rng.normal(size=n)
+    pull = push + 0.5 * rng.normal(size=n)
+    logit = 2.0 * push - 3.0 * pull
+    frame = pd.DataFrame({"customer_id": [f"C{i:05d}" for i in range(n)], "cutoff": CUTOFF,
+                          "active": True, "push": push, "pull": pull,
+                          "churned": pd.array(rng.random(n) < 1 / (1 + np.exp(-logit)),
+                                              dtype="boolean")})
+    fit, calibration, evaluation = frame.iloc[:1000], frame.iloc[1000:2000], frame.iloc[2000:]
+    fitted = cm.fit_calibrated("logistic", fit, calibration, "churned", random_state=0)
+    probability = fitted.predict_proba(evaluation[["push", "pull"]])[:, 1]
+    assert np.corrcoef(evaluation["push"], probability)[0, 1] < 0  # the trap
+    by = ci.drivers(fitted, evaluation, "churned", n_repeats=2).set_index("feature")
+    assert by.loc["push", "direction"] == 1 and by.loc["pull", "direction"] == -1
+    assert by.loc["push", "effect"] > ci.MIN_EFFECT

@@ -266,7 +266,8 @@ def test_score_latest_refusals(demo):
     with pytest.raises(ConfigError, match="no unlabelled day to score"):
         cm.score_latest(labelled_only, "churn", "logistic")
     one = {c: demo.frames[c] for c in (demo.cutoffs[-1], demo.latest)}
-    with pytest.raises(InsufficientDataError, match="Only 1 cut-off.*needs two"):
+    with pytest.raises(InsufficientDataError,
+                       match=r"Only 1 cut-off.*scoring today \(fit, calibrate\) needs at least 2"):
         cm.score_latest(one, "churn", "logistic")
     with pytest.raises(ConfigError, match="outcome must be one of churn, return, not 'winback'"):
         cm.score_latest(demo.frames, "winback", "logistic")
@@ -279,9 +280,12 @@ def test_score_latest_refusals(demo):
 def test_fewer_than_three_labelled_cut_offs(demo):
     two = {c: demo.frames[c] for c in (*demo.cutoffs[-2:], demo.latest)}
     with pytest.raises(InsufficientDataError,
-                       match=r"Only 2 cut-off\(s\) with a complete horizon.*needs three "
-                             r"\(fit, calibrate, evaluate\)"):
+                       match=r"Only 2 cut-off\(s\) have their whole horizon observed; "
+                             r"validating out of time \(fit, calibrate, evaluate\) needs at "
+                             r"least 3"):
         cm.validate_out_of_time(two, "churn")
+    with pytest.raises(InsufficientDataError, match="只有 2 个截止日"):
+        cm.validate_out_of_time(two, "churn", language="zh")
 
 
 def test_everyone_churning_is_refused_naming_each_set(demo):
@@ -333,3 +337,26 @@ def test_unknown_outcome_model_or_calibration(demo):
         cm.validate_out_of_time(demo.frames, "churn", models=("forest",))
     with pytest.raises(ConfigError, match="calibration must be auto, sigmoid or isotonic"):
         cm.validate_out_of_time(demo.frames, "churn", calibration="platt")
+
+
+# --- found in review -------------------------------------------------------------------------
+
+def test_top_decile_lift_counts_a_tied_boundary_in_proportion():
+    y = np.array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0] * 2, bool)
+    assert cm.classification_metrics(y, np.full(20, 0.3))["top_decile_lift"] == pytest.approx(1)
+    # the top decile (2 customers) is cut through a tie of 4 holding 1 churner: 2 x 1/4 of it
+    p = np.array([0.9, 0.5, 0.5, 0.5, 0.5] + [0.1] * 15)
+    y = np.array([0, 1, 0, 0, 0] + [1] * 3 + [0] * 12, bool)
+    lift = cm.classification_metrics(y, p)["top_decile_lift"]
+    assert lift == pytest.approx(((0 + 0.25) / 2) / (4 / 20))
+    gain = cm.cumulative_gain(y, p)
+    assert gain["captured_share"].iloc[1:6].tolist() == pytest.approx([0, 1 / 16, 2 / 16,
+                                                                      3 / 16, 4 / 16])
+
+
+def test_many_region_values_are_pooled_not_fatal(demo):
+    """HistGradientBoosting takes at most 255 categories: rare values are pooled first."""
+    frames = {c: f.assign(industry=[f"industry {i % 400}" for i in range(len(f))])
+              for c, f in demo.frames.items()}
+    result = cm.validate_out_of_time(frames, "churn", random_state=0)
+    assert result.metrics["roc_auc"].gt(0.55).all()

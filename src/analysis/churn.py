@@ -39,6 +39,8 @@ class OutcomeStudy:
         The out-of-time validation with the BG/NBD rows added; None when refused.
     chosen
         The published model (lowest evaluation log loss, or the one asked for).
+    forced
+        True when ``chosen`` was asked for rather than chosen by log loss.
     driver_model
         The best scikit-learn model, whose drivers are shown.
     latest
@@ -52,6 +54,7 @@ class OutcomeStudy:
     outcome: str
     result: OutOfTimeResult | None = None
     chosen: str = ""
+    forced: bool = False
     driver_model: str = ""
     latest: pd.Series | None = None
     btyd_params: dict | None = None
@@ -63,7 +66,7 @@ class OutcomeStudy:
 
 
 def study_outcome(frames: dict, outcome: str, *, transactions: pd.DataFrame, horizon_days: int,
-                  time_unit: str = "week", time_mode: str = "continuous", model: str = "auto",
+                  time_unit: str = "week", model: str = "auto",
                   random_state: int = 0, calibration: str = "auto", minimum=None,
                   language: str = "en", required: bool = True) -> OutcomeStudy:
     """Validate both pipelines out of time, add the BG/NBD readings, choose and score today.
@@ -82,7 +85,10 @@ def study_outcome(frames: dict, outcome: str, *, transactions: pd.DataFrame, hor
         study comes back with ``refused`` set, for a section that can be left out.
     Other parameters
         As for :func:`analysis.churn_model.validate_out_of_time` and
-        :func:`analysis.churn_insight.btyd_view`.
+        :func:`analysis.churn_insight.btyd_view`. BG/NBD is fitted in continuous time (days
+        over the time unit) so that its horizon is exactly ``horizon_days``, whatever the
+        run's ``time_mode``. The published pipeline is calibrated with the method its
+        validation used.
     """
     if model != "auto" and model not in CANDIDATES:
         raise ConfigError(f"churn_model must be auto or one of {', '.join(CANDIDATES)}, "
@@ -96,13 +102,14 @@ def study_outcome(frames: dict, outcome: str, *, transactions: pd.DataFrame, hor
     if result is None:
         return OutcomeStudy(outcome=outcome, refused=refused)
     view = btyd_view(transactions, result.evaluation_cutoff, horizon_days=horizon_days,
-                     time_unit=time_unit, time_mode=time_mode)
+                     time_unit=time_unit)
     add_btyd_benchmarks(result, view)
     chosen = choose_model(result.metrics, CANDIDATES) if model == "auto" else model
+    validated = result.metrics.set_index("model").loc[chosen, "calibration"]
     latest = latest_probability(frames, outcome, chosen, transactions=transactions,
                                 horizon_days=horizon_days, time_unit=time_unit,
-                                time_mode=time_mode, random_state=random_state,
-                                calibration=calibration)
-    return OutcomeStudy(outcome=outcome, result=result, chosen=chosen,
+                                random_state=random_state, language=language,
+                                calibration=validated if chosen in MODELS else calibration)
+    return OutcomeStudy(outcome=outcome, result=result, chosen=chosen, forced=model != "auto",
                         driver_model=choose_model(result.metrics, MODELS), latest=latest,
                         btyd_params=view.attrs["params"])

@@ -28,7 +28,8 @@ _FACETS = ("category", "channel")
 _TOP_VALUES = 5
 
 
-def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8) -> int:
+def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8, *,
+                         language: str = "en") -> int:
     """The churn horizon implied by the data: a high quantile of the gaps between purchases.
 
     With the default, four in five repeat purchases come sooner than the horizon, so a customer
@@ -41,13 +42,12 @@ def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8) -> i
     """
     gaps = purchase_gaps(transactions)["gap_days"]
     if gaps.empty:
-        raise InsufficientDataError("No customer bought on two different days, so there is no "
-                                    "purchase rhythm to define churn from.")
+        raise InsufficientDataError(Labels(language)("churn", "no_repeat"))
     return int(np.ceil(gaps.quantile(quantile)))
 
 
 def churn_horizon(transactions: pd.DataFrame, horizon_days: int = 0,
-                  quantile: float = 0.8) -> tuple[int, float | None]:
+                  quantile: float = 0.8, *, language: str = "en") -> tuple[int, float | None]:
     """``(horizon, quantile)``: ``horizon_days`` when given (quantile None), else
     :func:`default_horizon_days` at ``quantile``."""
     if horizon_days:
@@ -57,7 +57,7 @@ def churn_horizon(transactions: pd.DataFrame, horizon_days: int = 0,
         return int(horizon_days), None
     if not 0 < quantile < 1:
         raise ConfigError(f"horizon_quantile must be between 0 and 1, not {quantile!r}.")
-    return default_horizon_days(transactions, quantile), quantile
+    return default_horizon_days(transactions, quantile, language=language), quantile
 
 
 def rolling_cutoffs(first_day, last_day, *, horizon_days: int, n_cutoffs: int = 4,
@@ -74,6 +74,9 @@ def rolling_cutoffs(first_day, last_day, *, horizon_days: int, n_cutoffs: int = 
     InsufficientDataError
         Fewer than three cut-offs fit (one to fit on, one to calibrate, one to evaluate).
     """
+    if n_cutoffs < 3:
+        raise ConfigError(f"n_cutoffs must be at least 3 (fit, calibrate, evaluate), not "
+                          f"{n_cutoffs!r}.")
     first, last = pd.Timestamp(first_day).normalize(), pd.Timestamp(last_day).normalize()
     step = pd.Timedelta(days=horizon_days)
     cutoffs = [last - step * k for k in range(n_cutoffs, 0, -1)]
@@ -87,8 +90,8 @@ def rolling_cutoffs(first_day, last_day, *, horizon_days: int, n_cutoffs: int = 
 
 
 def cutoff_frames(transactions: pd.DataFrame, cutoffs, *, horizon_days: int,
-                  active_days: int | None = None,
-                  customers: pd.DataFrame | None = None) -> dict[pd.Timestamp, pd.DataFrame]:
+                  active_days: int | None = None, customers: pd.DataFrame | None = None,
+                  data_end=None) -> dict[pd.Timestamp, pd.DataFrame]:
     """:func:`point_in_time_frame` at each cut-off, as ``{cutoff: frame}``.
 
     Every frame has the same feature columns: the category and channel mix use the top values
@@ -100,7 +103,8 @@ def cutoff_frames(transactions: pd.DataFrame, cutoffs, *, horizon_days: int,
                                              < cutoffs[0] + pd.Timedelta(days=1)])
     frames = {c: point_in_time_frame(transactions, c, horizon_days=horizon_days,
                                      active_days=active_days, customers=customers,
-                                     mix_values=mix_values) for c in cutoffs}
+                                     mix_values=mix_values, data_end=data_end)
+              for c in cutoffs}
     columns = list(dict.fromkeys(c for frame in frames.values() for c in frame.columns))
     return {cutoff: frame.reindex(columns=columns) for cutoff, frame in frames.items()}
 
@@ -113,6 +117,7 @@ def point_in_time_frame(
     active_days: int | None = None,
     customers: pd.DataFrame | None = None,
     mix_values: dict[str, list] | None = None,
+    data_end=None,
 ) -> pd.DataFrame:
     """One row per customer who had bought by ``cutoff``: features up to it, labels after it.
 
@@ -127,13 +132,17 @@ def point_in_time_frame(
     horizon_days
         Days after the cut-off in which a purchase counts.
     active_days
-        A customer whose last purchase is at most this many days before the cut-off is active
-        (default: ``horizon_days``, i.e. not yet silent for a whole horizon).
+        A customer who bought in the ``active_days`` days up to the cut-off (last purchase
+        fewer than ``active_days`` days before it) is active (default: ``horizon_days``: a
+        customer silent for a whole horizon has churned and is lapsed at the next cut-off).
     customers
         Optional customers table with ``customer_id`` and attributes.
     mix_values
         ``{facet: values}`` whose spend shares become features (default: the top values
         before the cut-off, :func:`top_mix_values`); other values count as ``other``.
+    data_end
+        The last day the data cover (default: the day of the last line). A day with no sale
+        before it is still observed: labels are known when the horizon ends by ``data_end``.
 
     Returns
     -------
@@ -163,7 +172,7 @@ def point_in_time_frame(
     frame = pd.DataFrame({"first": per.min(), "last": per.max(), "purchase_days": per.size()})
     frame["recency_days"] = (cutoff - frame["last"]).dt.days
     frame["tenure_days"] = (cutoff - frame["first"]).dt.days
-    frame["active"] = frame["recency_days"] <= active_days
+    frame["active"] = frame["recency_days"] < active_days
     gaps = per.diff().dt.days
     gap = gaps.groupby(days["customer_id"])
     frame["gap_mean_days"] = gap.mean()
@@ -192,16 +201,20 @@ def point_in_time_frame(
             frame = frame.join(_mix(before, facet, values))
     frame = frame.join(_attributes(before, customers))
     frame = frame.drop(columns=["first", "last"])
-    frame = frame.join(_labels(transactions, cutoff, horizon_days, frame["active"]))
+    data_end = (transactions["timestamp"].max() if data_end is None
+                else pd.Timestamp(data_end)).normalize()
+    frame = frame.join(_labels(transactions, cutoff, horizon_days, frame["active"], data_end))
     frame.insert(0, "cutoff", cutoff)
     return frame.rename_axis("customer_id").reset_index()
 
 
 def top_mix_values(lines: pd.DataFrame) -> dict[str, list[str]]:
-    """The :data:`_TOP_VALUES` category and channel values with the most positive spend."""
+    """The :data:`_TOP_VALUES` category and channel values with the most positive spend
+    (never ``other``, the name of the rest)."""
     spend = lines[lines["amount"] > 0]
+    # a value literally called "other" joins the rest under that name
     return {facet: [str(v) for v in spend.groupby(facet, observed=True)["amount"].sum()
-                    .nlargest(_TOP_VALUES).index]
+                    .drop("other", errors="ignore").nlargest(_TOP_VALUES).index]
             for facet in _FACETS if facet in lines}
 
 
@@ -218,20 +231,25 @@ def _mix(lines: pd.DataFrame, facet: str, top: list[str]) -> pd.DataFrame:
 
 
 def _attributes(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
-    """Region and industry: the customers table first, else each customer's most common value."""
+    """Region and industry: the customers table first, else each customer's most common value
+    (ties: the first in sort order)."""
     found = {}
     for column in ("region", "industry"):
         if customers is not None and column in customers:
             found[column] = customers.set_index("customer_id")[column]
         elif column in lines:
-            found[column] = lines.groupby("customer_id")[column].agg(
-                lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA)
+            counts = (lines.groupby(["customer_id", column], observed=True).size()
+                      .rename("n").reset_index()
+                      .sort_values(["customer_id", "n", column], ascending=[True, False, True]))
+            found[column] = counts.drop_duplicates("customer_id").set_index(
+                "customer_id")[column]
     return pd.DataFrame(found)
 
 
-def _labels(transactions, cutoff: pd.Timestamp, horizon_days: int, active: pd.Series):
+def _labels(transactions, cutoff: pd.Timestamp, horizon_days: int, active: pd.Series,
+            data_end: pd.Timestamp):
     horizon_end = cutoff + pd.Timedelta(days=horizon_days)
-    complete = transactions["timestamp"].max().normalize() >= horizon_end
+    complete = data_end >= horizon_end
     after = transactions[(transactions["timestamp"] >= cutoff + pd.Timedelta(days=1))
                          & (transactions["timestamp"] < horizon_end + pd.Timedelta(days=1))
                          & (transactions["amount"] >= 0)]

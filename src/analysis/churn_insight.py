@@ -7,11 +7,8 @@ report module turns them into words and charts.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-from scipy.stats import ConstantInputWarning
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 
@@ -27,10 +24,13 @@ from analysis.churn_model import (
 from analysis.errors import ConfigError
 from analysis.summary import UNIT_DAYS, customer_summary
 
-__all__ = ["btyd_view", "add_btyd_benchmarks", "latest_probability", "drivers", "risk_tiers",
-           "tier_table", "churn_table", "winback_list", "truth_recovery", "TIERS"]
+__all__ = ["MIN_EFFECT", "btyd_view", "add_btyd_benchmarks", "latest_probability", "drivers",
+           "risk_tiers", "tier_table", "churn_table", "winback_list", "truth_recovery", "TIERS"]
 
 TIERS = ("low", "medium", "high")
+#: A feature whose 10th-to-90th-percentile move changes the mean probability by less than this
+#: has no stated direction.
+MIN_EFFECT = 0.01
 
 
 def btyd_view(transactions: pd.DataFrame, cutoff, *, horizon_days: int, time_unit: str = "week",
@@ -96,7 +96,7 @@ def add_btyd_benchmarks(result: OutOfTimeResult, view: pd.DataFrame) -> None:
 def latest_probability(frames: dict, outcome: str, model: str, *, transactions: pd.DataFrame,
                        horizon_days: int, time_unit: str = "week",
                        time_mode: str = "continuous", random_state: int = 0,
-                       calibration: str = "auto") -> pd.Series:
+                       calibration: str = "auto", language: str = "en") -> pd.Series:
     """The chosen model's probability for each customer on the latest (unlabelled) day.
 
     ``model`` is one of :data:`analysis.churn_model.MODELS` (refitted one horizon later, see
@@ -109,7 +109,7 @@ def latest_probability(frames: dict, outcome: str, model: str, *, transactions: 
     """
     if model in MODELS:
         return score_latest(frames, outcome, model, random_state=random_state,
-                            calibration=calibration)
+                            calibration=calibration, language=language)
     if model != "bgnbd":
         raise ConfigError(f"Unknown churn model {model!r}; choose from {(*MODELS, 'bgnbd')}.")
     latest = max(frames)
@@ -135,9 +135,10 @@ def drivers(model, rows: pd.DataFrame, label: str, *, n_repeats: int = 5, random
     -------
     pandas.DataFrame
         ``feature``, ``auc_drop`` (mean fall in ROC AUC when the feature is shuffled),
-        ``auc_drop_std``, ``direction`` (+1 when higher values go with a higher probability,
-        -1 when lower, 0 for a category or no clear link: Spearman |rho| < 0.05), sorted by
-        ``auc_drop``, largest first.
+        ``auc_drop_std``, ``direction`` (+1 when moving the feature from its 10th to its 90th
+        percentile, all else equal, raises the mean predicted probability by at least
+        :data:`MIN_EFFECT`, -1 when it lowers it as much, 0 otherwise and for categories),
+        ``effect`` (that mean change), sorted by ``auc_drop``, largest first.
     """
     if len(rows) > max_rows:
         rows = rows.sample(max_rows, random_state=random_state)
@@ -147,15 +148,25 @@ def drivers(model, rows: pd.DataFrame, label: str, *, n_repeats: int = 5, random
     with threads_for(len(X)):
         result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats,
                                         random_state=random_state)
-        probability = pd.Series(model.predict_proba(X)[:, 1], index=X.index)
-    with warnings.catch_warnings():  # a constant feature has no direction: 0 below
-        warnings.simplefilter("ignore", ConstantInputWarning)
-        rho = X[numeric].corrwith(probability, method="spearman")
-    rho = rho.reindex(X.columns).fillna(0.0)
-    direction = np.where(rho.abs() < 0.05, 0, np.sign(rho)).astype(int)
+        effect = pd.Series({c: _effect(model, X, c) for c in numeric}, dtype=float)
+    effect = effect.reindex(X.columns).fillna(0.0)
+    direction = np.where(effect.abs() < MIN_EFFECT, 0, np.sign(effect)).astype(int)
     table = pd.DataFrame({"feature": X.columns, "auc_drop": result.importances_mean,
-                          "auc_drop_std": result.importances_std, "direction": direction})
+                          "auc_drop_std": result.importances_std, "direction": direction,
+                          "effect": effect.to_numpy()})
     return table.sort_values("auc_drop", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _effect(model, X: pd.DataFrame, column: str) -> float:
+    """Mean change in the predicted probability when every customer's ``column`` moves from
+    its 10th to its 90th percentile, all else held as it is (the model's own response, not a
+    correlation that other features could drive)."""
+    low, high = X[column].quantile([0.1, 0.9])
+    if not np.isfinite([low, high]).all() or low == high:
+        return 0.0
+    p_high = model.predict_proba(X.assign(**{column: high}))[:, 1]
+    p_low = model.predict_proba(X.assign(**{column: low}))[:, 1]
+    return float(np.mean(p_high - p_low))
 
 
 def risk_tiers(probability, thresholds=(0.4, 0.7)) -> pd.Categorical:

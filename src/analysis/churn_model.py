@@ -51,6 +51,9 @@ OUTCOMES = {"churn": ("churned", True), "return": ("returned", False)}
 MODELS = ("logistic", "boosted")
 CATEGORICAL = ("region", "industry")
 _NOT_FEATURES = {"customer_id", "cutoff", "active", "bought_in_horizon", "churned", "returned"}
+#: Region or industry values kept apart (the rarest beyond it, and any seen fewer than 20 times,
+#: are pooled): HistGradientBoosting takes at most 255 categories.
+MAX_CATEGORIES = 50
 #: Below this many rows the boosted model runs on one OpenMP thread: on small data threads
 #: only add overhead, and on a busy machine they spin (a 3,000-row fit took minutes).
 SINGLE_THREAD_ROWS = 50_000
@@ -110,14 +113,16 @@ def build_pipeline(model: str, numeric: list[str], categorical: list[str], *,
         columns = ColumnTransformer(
             [("number", numbers, numeric),
              ("category", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20,
-                                        sparse_output=False), categorical)],
+                                        max_categories=MAX_CATEGORIES, sparse_output=False),
+              categorical)],
             verbose_feature_names_out=False)
         classifier = LogisticRegression(C=1.0, max_iter=2000)
     elif model == "boosted":
         columns = ColumnTransformer(
             [("number", "passthrough", numeric),
              ("category", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                         encoded_missing_value=-1), categorical)],
+                                         encoded_missing_value=-1, min_frequency=20,
+                                         max_categories=MAX_CATEGORIES), categorical)],
             verbose_feature_names_out=False)
         classifier = HistGradientBoostingClassifier(
             learning_rate=0.05, max_iter=200, max_leaf_nodes=15, min_samples_leaf=40,
@@ -182,14 +187,14 @@ def _probability(model, rows: pd.DataFrame) -> np.ndarray:
 def classification_metrics(y_true, probability) -> dict:
     """ROC AUC, PR AUC (average precision), Brier score, log loss and top-decile lift.
 
-    Top-decile lift is the outcome rate among the 10% highest scores over the overall rate
-    (ties broken by position, so a constant score has lift 1 on average). Also returns
+    Top-decile lift is the outcome rate among the 10% highest scores over the overall rate;
+    customers tied at the boundary count in proportion (a constant score has lift 1). Also
+    returns
     ``customers``, ``positives``, ``observed_rate`` and ``mean_predicted``.
     """
     y = np.asarray(y_true, bool)
     p = np.clip(np.asarray(probability, float), 1e-15, 1 - 1e-15)
-    order = np.argsort(-p, kind="stable")
-    top = y[order[: max(1, int(np.ceil(0.1 * len(y))))]]
+    k = max(1, int(np.ceil(0.1 * len(y))))
     rate = y.mean()
     both = 0 < y.sum() < len(y)
     return {
@@ -199,19 +204,30 @@ def classification_metrics(y_true, probability) -> dict:
         "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
         "brier": float(brier_score_loss(y, p)),
         "log_loss": float(log_loss(y, p, labels=[False, True])),
-        "top_decile_lift": float(top.mean() / rate) if rate > 0 else float("nan"),
+        "top_decile_lift": (float(_tie_averaged(y, p)[:k].mean() / rate) if rate > 0
+                            else float("nan")),
     }
+
+
+def _tie_averaged(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Outcomes in descending score order, each replaced by its tie group's mean: any cut
+    through a group of equal scores then takes its share of the group's outcomes."""
+    order = np.argsort(-p, kind="stable")
+    scores, outcomes = p[order], y[order].astype(float)
+    starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
+    sizes = np.diff(np.r_[starts, len(scores)])
+    return np.repeat(np.add.reduceat(outcomes, starts) / sizes, sizes) if len(y) else outcomes
 
 
 def cumulative_gain(y_true, probability) -> pd.DataFrame:
     """Share of all outcomes caught when contacting the highest-scored share of customers.
 
     Returns ``contacted_share`` and ``captured_share`` from (0, 0) to (1, 1), one row per
-    customer in score order.
+    customer in score order; within a group of equal scores the curve rises evenly.
     """
     y = np.asarray(y_true, bool)
-    order = np.argsort(-np.asarray(probability, float), kind="stable")
-    captured = np.concatenate([[0.0], np.cumsum(y[order]) / max(1, y.sum())])
+    averaged = _tie_averaged(y, np.asarray(probability, float))
+    captured = np.concatenate([[0.0], np.cumsum(averaged) / max(1, y.sum())])
     return pd.DataFrame({"contacted_share": np.arange(len(y) + 1) / max(1, len(y)),
                          "captured_share": captured})
 
@@ -293,6 +309,13 @@ def _labelled(frames: dict) -> list:
     return [c for c in sorted(frames) if frames[c]["bought_in_horizon"].notna().any()]
 
 
+def _require_labelled(cutoffs: list, minimum: int, need: str, language: str) -> None:
+    if len(cutoffs) < minimum:
+        labels = Labels(language)
+        raise InsufficientDataError(labels("churn", "too_few_labelled", found=len(cutoffs),
+                                           need=labels("churn", need), minimum=minimum))
+
+
 def validate_out_of_time(frames: dict, outcome: str = "churn", *, models=MODELS,
                          random_state: int = 0, calibration: str = "auto",
                          minimum: MinimumChurnData | dict | None = None,
@@ -326,11 +349,7 @@ def validate_out_of_time(frames: dict, outcome: str = "churn", *, models=MODELS,
         raise ConfigError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}.")
     minimum = _minimum(minimum)
     cutoffs = _labelled(frames)
-    if len(cutoffs) < 3:
-        raise InsufficientDataError(
-            f"Only {len(cutoffs)} cut-off(s) with a complete horizon after them: validating out "
-            "of time needs three (fit, calibrate, evaluate). A longer history or a shorter "
-            "horizon would give more.")
+    _require_labelled(cutoffs, 3, "need_validate", language)
     label, _ = OUTCOMES[outcome]
     sets = {"fit": _rows(frames, cutoffs[:-2], outcome),
             "calibration": _rows(frames, cutoffs[-2:-1], outcome),
@@ -371,11 +390,13 @@ def _minimum(minimum) -> MinimumChurnData:
 
 
 def score_latest(frames: dict, outcome: str, model: str, *, random_state: int = 0,
-                 calibration: str = "auto") -> pd.Series:
+                 calibration: str = "auto", language: str = "en") -> pd.Series:
     """Probabilities for the last (unlabelled) frame with the validated recipe moved forward.
 
     The pipeline is fitted on every labelled cut-off but the last and calibrated on the last;
-    the rows are the customers active (churn) or lapsed (return) on the latest day.
+    the rows are the customers active (churn) or lapsed (return) on the latest day. Pass the
+    ``calibration`` method validation used (``OutOfTimeResult.metrics``), so that what is
+    published is calibrated the way it was judged.
 
     Returns
     -------
@@ -388,11 +409,7 @@ def score_latest(frames: dict, outcome: str, model: str, *, random_state: int = 
     latest = max(frames)
     if latest in cutoffs:
         raise ConfigError("The frames hold no unlabelled day to score: add the data's last day.")
-    if len(cutoffs) < 2:
-        raise InsufficientDataError(
-            f"Only {len(cutoffs)} cut-off(s) with a complete horizon after them: scoring the "
-            "last day needs two (fit, calibrate). A longer history or a shorter horizon would "
-            "give more.")
+    _require_labelled(cutoffs, 2, "need_score", language)
     label, active = OUTCOMES[outcome]
     fitted = fit_calibrated(model, _rows(frames, cutoffs[:-1], outcome),
                             _rows(frames, cutoffs[-1:], outcome), label,

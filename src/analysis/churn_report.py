@@ -15,7 +15,7 @@ from analysis import churn_plots
 from analysis.churn import OutcomeStudy
 from analysis.churn_data import FEATURE_WINDOW_DAYS
 from analysis.churn_insight import TIERS, tier_table, truth_recovery
-from analysis.churn_model import MODELS, OUTCOMES, OutOfTimeResult
+from analysis.churn_model import MODELS, OUTCOMES
 from analysis.labels import Labels
 from analysis.report import Report, emit, left_align, markdown, show_section
 
@@ -50,7 +50,7 @@ def model_names(labels: Labels, outcome: str, horizon_days: int) -> dict[str, st
     return names
 
 
-def show_definition(report: Report, frames: dict, result: OutOfTimeResult, *,
+def show_definition(report: Report, frames: dict, study: OutcomeStudy, *,
                     horizon_days: int, active_days: int, horizon_quantile: float | None):
     """The churn definition in words and one row per cut-off: its role and its rates.
 
@@ -60,12 +60,16 @@ def show_definition(report: Report, frames: dict, result: OutOfTimeResult, *,
     reason = (labels("churn", "horizon_default", horizon=horizon_days, quantile=horizon_quantile)
               if horizon_quantile is not None
               else labels("churn", "horizon_given", horizon=horizon_days))
-    cutoffs, latest = result.cutoffs, max(frames)
+    cutoffs, latest = study.result.cutoffs, max(frames)
     emit(markdown(labels("churn", "definition", active_days=active_days, horizon=horizon_days,
                          horizon_reason=reason)))
+    published = (labels("churn", "published_btyd", latest=_date(latest))
+                 if study.chosen == "bgnbd" else
+                 labels("churn", "published_refit", latest=_date(latest),
+                        refit=_span(cutoffs[:-1]), evaluation=_date(cutoffs[-1])))
     emit(markdown(labels("churn", "setup", horizon=horizon_days, fit=_span(cutoffs[:-2]),
                          calibration=_date(cutoffs[-2]), evaluation=_date(cutoffs[-1]),
-                         latest=_date(latest), refit=_span(cutoffs[:-1]))))
+                         published=published)))
     roles = {c: "fit" for c in cutoffs[:-2]} | {cutoffs[-2]: "calibration",
                                                  cutoffs[-1]: "evaluation", latest: "score"}
     rows = []
@@ -85,9 +89,10 @@ def show_definition(report: Report, frames: dict, result: OutOfTimeResult, *,
         axis="index")
 
 
-def show_evaluation(report: Report, result: OutOfTimeResult, chosen: str, *, horizon_days: int):
+def show_evaluation(report: Report, study: OutcomeStudy, *, horizon_days: int):
     """One row per model and benchmark: the five metrics on the evaluation cut-off."""
     labels = report.labels
+    result, chosen = study.result, study.chosen
     names = model_names(labels, result.outcome, horizon_days)
     emit(markdown(labels("churn", "metrics_note", cutoff=_date(result.evaluation_cutoff),
                          customers=result.sizes["evaluation"]["rows"],
@@ -107,36 +112,44 @@ def show_evaluation(report: Report, result: OutOfTimeResult, chosen: str, *, hor
     return left_align(styled, [labels("churn", "col_model"), labels("churn", "col_calibration")])
 
 
-def narrate_evaluation(report: Report, result: OutOfTimeResult, chosen: str, *,
-                       horizon_days: int):
-    """The best score in words, how it compares with BG/NBD, and why 1 - P(alive) lags."""
+def narrate_evaluation(report: Report, study: OutcomeStudy, *, horizon_days: int):
+    """The published score in words, how it compares with BG/NBD, and why 1 - P(alive) lags."""
     labels = report.labels
+    result, chosen = study.result, study.chosen
     names = model_names(labels, result.outcome, horizon_days)
     metrics = result.metrics.set_index("model")
     best = metrics.loc[chosen]
-    parts = [labels("churn", "reading_best", model=names[chosen], auc=best["roc_auc"],
-                    lift=best["top_decile_lift"], mean=best["mean_predicted"],
-                    rate=best["observed_rate"],
+    parts = [labels("churn", "reading_forced" if study.forced else "reading_best",
+                    model=names[chosen], auc=best["roc_auc"], lift=best["top_decile_lift"],
+                    mean=best["mean_predicted"], rate=best["observed_rate"],
                     outcome_word=labels("churn", f"outcome_word_{result.outcome}"))]
     if "bgnbd" in metrics.index:
+        btyd = metrics.loc["bgnbd"]
+        gain = btyd["log_loss"] - best["log_loss"]
         if chosen == "bgnbd":
             parts.append(labels("churn", "reading_btyd_wins"))
-        else:
-            btyd = metrics.loc["bgnbd"]
-            gain = btyd["log_loss"] - best["log_loss"]
-            parts.append(labels("churn", "reading_ml_wins" if gain >= TIE_LOG_LOSS
-                                else "reading_tie", model=names[chosen], gain=gain,
+        elif abs(gain) < TIE_LOG_LOSS:
+            parts.append(labels("churn", "reading_tie", model=names[chosen], gain=abs(gain),
                                 auc_gain=best["roc_auc"] - btyd["roc_auc"]))
-    if result.outcome == "churn" and "bgnbd_p_alive" in metrics.index:
-        parts.append(labels("churn", "reading_p_alive", auc=metrics.loc["bgnbd_p_alive",
-                                                                          "roc_auc"],
-                            horizon=horizon_days))
+        elif gain > 0:
+            parts.append(labels("churn", "reading_ml_wins", model=names[chosen], gain=gain,
+                                auc_gain=best["roc_auc"] - btyd["roc_auc"]))
+        else:
+            parts.append(labels("churn", "reading_btyd_better", gain=-gain,
+                                auc_gain=best["roc_auc"] - btyd["roc_auc"]))
+    if "bgnbd_p_alive" in metrics.index:
+        alive_auc = metrics.loc["bgnbd_p_alive", "roc_auc"]
+        if result.outcome == "churn":
+            parts.append(labels("churn", "reading_p_alive", auc=alive_auc, horizon=horizon_days))
+        elif alive_auc < 0.6:
+            parts.append(labels("churn", "reading_p_alive_return", auc=alive_auc))
     return markdown(" ".join(parts))
 
 
-def plot_evaluation(report: Report, result: OutOfTimeResult, *, horizon_days: int,
+def plot_evaluation(report: Report, study: OutcomeStudy, *, horizon_days: int,
                     models: list[str] | None = None):
     """Calibration curves and cumulative gain of the models on the evaluation cut-off."""
+    result = study.result
     names = model_names(report.labels, result.outcome, horizon_days)
     models = models or [m for m in result.metrics["model"] if m != "bgnbd_p_alive"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
@@ -180,14 +193,15 @@ def show_drivers(report: Report, drivers: pd.DataFrame, *, model: str, outcome: 
     return fig
 
 
-def show_risk_tiers(report: Report, result: OutOfTimeResult, chosen: str,
-                    scores: pd.DataFrame, thresholds, values: pd.DataFrame | None = None):
+def show_risk_tiers(report: Report, study: OutcomeStudy, scores: pd.DataFrame, thresholds, *,
+                    horizon_days: int, values: pd.DataFrame | None = None):
     """Tiers checked on the evaluation cut-off next to today's counts (and value at risk)."""
     labels = report.labels
     low, high = thresholds
     active = scores[scores["active"]]
     emit(markdown(labels("churn", "tiers_intro", low=low, high=high, active=len(active))))
-    validation = tier_table(result.predictions[f"p_{chosen}"], thresholds,
+    result = study.result
+    validation = tier_table(result.predictions[f"p_{study.chosen}"], thresholds,
                             observed=result.predictions[result.label])
     today = tier_table(active["churn_probability"], thresholds)
     table = pd.DataFrame({
@@ -207,7 +221,7 @@ def show_risk_tiers(report: Report, result: OutOfTimeResult, chosen: str,
         table["value_at_risk"] = by_tier["risk_value"].to_numpy()
         formats |= {"today_value": "{:,.0f}", "value_at_risk": "{:,.0f}"}
         total = float(at_risk["risk_value"].sum())
-        emit(markdown(labels("churn", "value_at_risk", total=total,
+        emit(markdown(labels("churn", "value_at_risk", total=total, horizon=horizon_days,
                              high_share=by_tier.loc["high", "risk_value"] / total
                              if total else 0.0)))
     fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
@@ -240,6 +254,7 @@ def show_risk_by_segment(report: Report, scores: pd.DataFrame, segments: pd.Data
             **{labels("churn", f"tier_{t}"): shares[t].to_numpy() for t in TIERS},
             "churn_mean": active.groupby(group)["churn_probability"].mean().reindex(
                 shares.index).to_numpy()}).sort_values("churn_mean", ascending=False)
+        table = table[table["customers"] >= MIN_GROUP_CUSTOMERS]  # a small "other" stays out
         names = {"group": labels("schemes", scheme), "customers": labels("churn",
                                                                           "col_customers"),
                  "churn_mean": labels("churn", "col_churn_mean")}
@@ -259,8 +274,8 @@ def show_winback(report: Report, study: OutcomeStudy, winback: pd.DataFrame | No
     if not study.published:
         return markdown(labels("churn", "winback_refused", reason=study.refused))
     emit(markdown(labels("churn", "winback_intro", horizon=horizon_days)))
-    emit(show_evaluation(report, study.result, study.chosen, horizon_days=horizon_days))
-    emit(narrate_evaluation(report, study.result, study.chosen, horizon_days=horizon_days))
+    emit(show_evaluation(report, study, horizon_days=horizon_days))
+    emit(narrate_evaluation(report, study, horizon_days=horizon_days))
     band = pd.cut(winback["return_probability"], _RETURN_BANDS, include_lowest=True)
     table = winback.groupby(band, observed=False).agg(
         customers=("customer_id", "size"), expected_returns=("return_probability", "sum"),
