@@ -15,11 +15,11 @@ from analysis.churn_insight import add_btyd_benchmarks, btyd_view, latest_probab
 from analysis.churn_model import (
     MODELS,
     OutOfTimeResult,
-    choose_model,
     validate_if_possible,
     validate_out_of_time,
 )
 from analysis.errors import ConfigError
+from analysis.probability_metrics import choose_model
 
 __all__ = ["OutcomeStudy", "study_outcome", "CANDIDATES"]
 

@@ -16,9 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from analysis.churn_model import cumulative_gain
 from analysis.labels import Labels
 from analysis.plotting import COLOR, MUTED, format_money, new_axes
+from analysis.probability_metrics import cumulative_gain
 
 __all__ = [
     "plot_calibration",
@@ -156,7 +156,7 @@ def plot_cumulative_gain(
 ) -> Axes:
     """Share of all customers with the outcome reached by contacting the highest-scored first.
 
-    One curve per model (:func:`analysis.churn_model.cumulative_gain`), with a random order
+    One curve per model (:func:`analysis.probability_metrics.cumulative_gain`), with a random order
     (the diagonal) and a perfect model (every customer with the outcome first) for reference.
 
     Parameters
