@@ -18,14 +18,13 @@ import pandas as pd
 from analysis.errors import ConfigError, InsufficientDataError, require_columns
 from analysis.labels import Labels
 from analysis.quality import purchase_days, purchase_gaps
+from analysis.spend_mix import spend_mix, top_mix_values
 
 __all__ = ["default_horizon_days", "churn_horizon", "point_in_time_frame", "rolling_cutoffs",
-           "cutoff_frames", "top_mix_values", "FEATURE_WINDOW_DAYS"]
+           "cutoff_frames", "FEATURE_WINDOW_DAYS"]
 
 #: Length of the recent and the previous window for the trend features.
 FEATURE_WINDOW_DAYS = 90
-_FACETS = ("category", "channel")
-_TOP_VALUES = 5
 
 
 def default_horizon_days(transactions: pd.DataFrame, quantile: float = 0.8, *,
@@ -195,10 +194,7 @@ def point_in_time_frame(
         frame[f"{name}_revenue"] = lines.groupby("customer_id")["amount"].sum()
     for column in ("recent_days", "previous_days", "recent_revenue", "previous_revenue"):
         frame[column] = frame[column].fillna(0)
-    mix_values = top_mix_values(before) if mix_values is None else mix_values
-    for facet, values in mix_values.items():
-        if facet in before:
-            frame = frame.join(_mix(before, facet, values))
+    frame = frame.join(spend_mix(before, mix_values))
     frame = frame.join(_attributes(before, customers))
     frame = frame.drop(columns=["first", "last"])
     data_end = (transactions["timestamp"].max() if data_end is None
@@ -206,28 +202,6 @@ def point_in_time_frame(
     frame = frame.join(_labels(transactions, cutoff, horizon_days, frame["active"], data_end))
     frame.insert(0, "cutoff", cutoff)
     return frame.rename_axis("customer_id").reset_index()
-
-
-def top_mix_values(lines: pd.DataFrame) -> dict[str, list[str]]:
-    """The :data:`_TOP_VALUES` category and channel values with the most positive spend
-    (never ``other``, the name of the rest)."""
-    spend = lines[lines["amount"] > 0]
-    # a value literally called "other" joins the rest under that name
-    return {facet: [str(v) for v in spend.groupby(facet, observed=True)["amount"].sum()
-                    .drop("other", errors="ignore").nlargest(_TOP_VALUES).index]
-            for facet in _FACETS if facet in lines}
-
-
-def _mix(lines: pd.DataFrame, facet: str, top: list[str]) -> pd.DataFrame:
-    """Share of each customer's positive spend in each of ``top`` and in ``other``."""
-    spend = lines[lines["amount"] > 0]
-    text = spend[facet].astype("string")
-    value = text.where(text.isin(top), "other").fillna("other")
-    table = spend.pivot_table(index="customer_id", columns=value, values="amount",
-                              aggfunc="sum", fill_value=0.0)
-    table = table.reindex(columns=[*top, "other"], fill_value=0.0)
-    table = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
-    return table.add_prefix(f"share_{facet}_")
 
 
 def _attributes(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
