@@ -38,6 +38,8 @@ def test_run_writes_the_promised_files(demo_run):
                  "artifacts/segments.parquet", "artifacts/segment_profiles.csv",
                  "40-clv.html", "artifacts/clv.parquet", "artifacts/clv_model.json",
                  "50-churn.html", "artifacts/churn.parquet", "artifacts/churn_metrics.json",
+                 "30-clusters.html", "artifacts/clusters.parquet",
+                 "artifacts/cluster_profiles.csv", "artifacts/cluster_selection.json",
                  "artifacts/truth.parquet"):
         assert (run_dir / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
@@ -76,6 +78,7 @@ def test_summary_artifact_matches_kept_transactions(demo_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook, heading", [("10-data-quality", "Row ledger"),
                                                ("20-segments", "RFM segments"),
+                                               ("30-clusters", "number of clusters"),
                                                ("40-clv", "checked on a holdout"),
                                                ("50-churn", "a cut-off the models never saw")])
 def test_html_has_no_code_and_no_customer_ids(demo_run, notebook, heading):
@@ -221,6 +224,24 @@ def test_clv_artifact_covers_every_buyer(demo_run):
     record = json.loads((artifacts / "clv_model.json").read_text())
     assert record["chosen_model"] in {"bgnbd", "pareto_nbd", "mbgnbd"}
     assert record["horizon_months"] == 12 and record["time_unit"] == "week"
+
+
+@pytest.mark.slow
+def test_cluster_artifacts_cover_every_buyer_and_reconcile(demo_run):
+    artifacts = demo_run.run_dir / "artifacts"
+    clusters = pd.read_parquet(artifacts / "clusters.parquet")
+    summary = pd.read_parquet(artifacts / "customer_summary.parquet")
+    assert list(clusters.columns) == ["customer_id", "cluster", "cluster_name"]
+    assert clusters["customer_id"].tolist() == summary["customer_id"].tolist()
+    assert clusters["cluster_name"].notna().all()
+    profiles = pd.read_csv(artifacts / "cluster_profiles.csv")
+    assert profiles["customers"].sum() == len(clusters)
+    assert profiles["revenue_share"].sum() == pytest.approx(1.0)
+    assert profiles["cluster_name"].is_unique
+    record = json.loads((artifacts / "cluster_selection.json").read_text())
+    assert record["chosen_k"] == len(profiles) and record["chosen_method"] in {"kmeans", "gmm"}
+    assert {m["k"] for m in record["metrics"]} == set(range(2, 9))
+    assert 0 <= record["stability"]["mean_ari"] <= 1
 
 
 @pytest.mark.slow
