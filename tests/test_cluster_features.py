@@ -53,5 +53,7 @@ def test_bad_feature_names_and_missing_columns(summary):
         clustering_features(summary, features=["clv"])
     with pytest.raises(ConfigError, match="empty list"):
         clustering_features(summary, features=[])
+    with pytest.raises(ConfigError, match="no category or channel column"):
+        clustering_features(summary, features=["mix"])
     with pytest.raises(DataContractError, match="revenue"):
         clustering_features(summary.drop(columns="revenue"))

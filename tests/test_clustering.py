@@ -225,8 +225,14 @@ def test_fewer_customers_than_k_is_refused(data):
     with pytest.raises(InsufficientDataError, match="3 customers are too few for 4 clusters: "
                                                     "at least 4"):
         clustering.fit_clusters(features.head(3), "kmeans", 4)
-    with pytest.raises(InsufficientDataError, match="10 customers .* at least 16"):
-        clustering.select_k(features.head(10))
+    small = clustering.select_k(features.head(10))  # k up to 5 fit: the rest is left out
+    assert small.metrics["k"].unique().tolist() == [2, 3, 4, 5]
+    assert small.reason["k_dropped"] == [6, 7, 8]
+    with pytest.raises(InsufficientDataError, match="3 customers are too few to cluster: at "
+                                                    "least 4"):
+        clustering.select_k(features.head(3))
+    with pytest.raises(InsufficientDataError, match="3 位客户太少"):
+        clustering.select_k(features.head(3), language="zh")
     two_kinds = pd.concat([features.head(1)] * 5 + [features.tail(1)] * 5)
     with pytest.raises(InsufficientDataError, match="Only 2 of the 10 customers differ"):
         clustering.fit_clusters(two_kinds, "kmeans", 3)

@@ -107,3 +107,13 @@ def test_data_origin_reads_what_the_data_quality_notebook_wrote(rpt):
     (rpt.artifacts / "data.json").write_text(
         '{"source": "shop.csv", "fingerprint": "sha256:ab", "name": "x"}', encoding="utf-8")
     assert report.data_origin(rpt) == {"source": "shop.csv", "fingerprint": "sha256:ab"}
+
+
+def test_json_artifacts_are_strict_json(rpt):
+    import numpy as np
+
+    path = report.save_json(rpt, "x.json", {"a": float("nan"), "b": [np.float64("inf"), 1.5],
+                                            "c": np.int64(3), "d": pd.Timestamp("2024-01-02")})
+    text = path.read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [None, 1.5], "c": 3, "d": "2024-01-02 00:00:00"}

@@ -57,7 +57,8 @@ def clustering_features(summary: pd.DataFrame, transactions: pd.DataFrame | None
     Raises
     ------
     ConfigError
-        An unknown feature name, or no feature at all.
+        An unknown feature name, no feature at all, or only ``mix`` on lines without a
+        category or channel that varies.
     DataContractError
         A summary column is missing.
     """
@@ -86,5 +87,9 @@ def clustering_features(summary: pd.DataFrame, transactions: pd.DataFrame | None
         mix = mix.loc[:, mix.nunique() > 1]  # e.g. an empty "other": it cannot tell anyone apart
         frame = frame.join(mix).fillna({c: 0.0 for c in mix.columns})
     frame = frame.fillna(0.0)
+    if frame.shape[1] == 0:
+        raise ConfigError("cluster_features: only the spend mix was asked for, but the lines "
+                          "have no category or channel column (or only one value in them); "
+                          "add behaviour measures such as monetary and frequency.")
     frame.attrs["log_columns"] = measures
     return frame

@@ -26,6 +26,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from analysis.churn_model import threads_for
 from analysis.errors import ConfigError, DataContractError, InsufficientDataError
+from analysis.labels import Labels
 
 __all__ = ["METHODS", "MINIBATCH_ROWS", "KMEANS_N_INIT", "build_pipeline", "scaled", "weigh_mix",
            "ClusterFit", "fit_clusters"]
@@ -87,17 +88,25 @@ def check_k(k) -> int:
     return int(k)
 
 
-def require_spread(frame: pd.DataFrame) -> None:
-    """Raise :class:`InsufficientDataError` when no feature varies across customers."""
+def require_spread(frame: pd.DataFrame, language: str | None = None) -> None:
+    """Raise :class:`InsufficientDataError` when no feature varies across customers (the
+    message in ``language`` when given: it is shown to report readers)."""
     if bool((frame.max() - frame.min() == 0).all()):
+        if language:
+            raise InsufficientDataError(Labels(language)("clusters", "identical",
+                                                         n=len(frame)))
         raise InsufficientDataError(
             f"All {len(frame):,} customers have identical features, so there are no groups to "
             "find. Clustering needs customers who differ in at least one measure.")
 
 
-def require_rows(n: int, needed: int, what: str) -> None:
-    """Raise :class:`InsufficientDataError` naming ``n`` and ``needed`` when n < needed."""
+def require_rows(n: int, needed: int, what: str, language: str | None = None) -> None:
+    """Raise :class:`InsufficientDataError` naming ``n`` and ``needed`` when n < needed (in
+    ``language`` when given)."""
     if n < needed:
+        if language:
+            raise InsufficientDataError(Labels(language)("clusters", "too_few", n=n,
+                                                         needed=needed))
         raise InsufficientDataError(f"{n:,} customers are too few for {what}: at least "
                                     f"{needed:,} are needed. Use more customers or a smaller k.")
 
@@ -150,7 +159,7 @@ def model_for(method: str, n_clusters: int, random_state: int, n_rows: int):
         return GaussianMixture(n_components=n_clusters, covariance_type="full", reg_covar=1e-3,
                                max_iter=300, random_state=random_state)
     if n_rows > MINIBATCH_ROWS:
-        return MiniBatchKMeans(n_clusters=n_clusters, n_init=3, batch_size=4096,
+        return MiniBatchKMeans(n_clusters=n_clusters, n_init=KMEANS_N_INIT, batch_size=4096,
                                random_state=random_state)
     return KMeans(n_clusters=n_clusters, n_init=KMEANS_N_INIT, random_state=random_state)
 
@@ -272,7 +281,7 @@ def _numbering(frame: pd.DataFrame, raw: np.ndarray, k: int) -> dict[int, int]:
     return mapping
 
 
-def fit_clusters(features: pd.DataFrame, method: str, k: int, *,
+def fit_clusters(features: pd.DataFrame, method: str, k: int, *, n_rows: int | None = None,
                  random_state: int = 0) -> ClusterFit:
     """Fit ``method`` with ``k`` clusters on every customer and label them.
 
@@ -284,6 +293,9 @@ def fit_clusters(features: pd.DataFrame, method: str, k: int, *,
         ``kmeans`` (MiniBatchKMeans above :data:`MINIBATCH_ROWS` customers) or ``gmm``.
     k
         Number of clusters, e.g. :attr:`KSelection.chosen_k`.
+    n_rows
+        The customer count that decides KMeans or MiniBatchKMeans (default: the rows given);
+        a fit on a sample passes the whole base's count to use the published estimator.
     random_state
         Seed of the model.
 
@@ -313,7 +325,7 @@ def fit_clusters(features: pd.DataFrame, method: str, k: int, *,
         raise InsufficientDataError(f"Only {distinct:,} of the {len(frame):,} customers differ "
                                     f"from each other: too few for {k} clusters. Use a smaller k.")
     pipeline = build_pipeline(method, k, log_columns=log_columns, random_state=random_state,
-                              n_rows=len(frame))
+                              n_rows=len(frame) if n_rows is None else n_rows)
     with threads_for(len(frame)):
         raw = np.asarray(pipeline.fit_predict(frame))
     mapping = _numbering(frame, raw, k)

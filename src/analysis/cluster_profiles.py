@@ -9,6 +9,7 @@ documented rules on the standardised profile (:func:`name_clusters`) in Chinese 
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -130,9 +131,13 @@ def _overrides(names, clusters: list[int]) -> dict[int, str]:
         whole = (isinstance(key, numbers.Integral) and not isinstance(key, bool)) or (
             isinstance(key, str) and key.strip().isdigit())
         cluster = int(key) if whole else None
-        if cluster not in clusters:
-            raise ConfigError(f"cluster_names: {key!r} is not a cluster; the clusters are "
-                              f"{', '.join(map(str, clusters))}.")
+        if cluster is None:
+            raise ConfigError(f"cluster_names: {key!r} is not a cluster number.")
+        if cluster not in clusters:  # k changed since the names were written: not fatal
+            warnings.warn(f"cluster_names: there is no cluster {cluster} this time (clusters "
+                          f"{', '.join(map(str, clusters))}); its name is not used.",
+                          UserWarning, stacklevel=3)
+            continue
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"cluster_names: the name of cluster {cluster} must be text, "
                               f"not {name!r}.")
@@ -148,8 +153,10 @@ def name_clusters(profiles: pd.DataFrame, *, language: str = "en",
                   names: dict | None = None) -> pd.Series:
     """A short descriptive name per cluster, from its standardised profile.
 
-    The rules, on the ``z_`` columns of :func:`cluster_profiles` (half a standard deviation,
-    :data:`NAME_THRESHOLD`, counts as high or low):
+    The rules, on the ``z_`` columns of :func:`cluster_profiles` taken relative to the other
+    clusters (each z minus the mean of the clusters' z, so that a cluster holding most
+    customers, whose z is near the customer average, is still compared with the rest); half a
+    standard deviation, :data:`NAME_THRESHOLD`, counts as high or low:
 
     * value from ``z_monetary``: high / mid / low value (高价值 / 中价值 / 低价值);
     * activity, the first that applies: ``z_recency_days`` high → lapsed (沉睡);
@@ -178,8 +185,9 @@ def name_clusters(profiles: pd.DataFrame, *, language: str = "en",
     Raises
     ------
     ConfigError
-        Unknown language, an override for a cluster that does not exist, an empty name, or one
-        name given to two clusters.
+        Unknown language, an override key that is not a number, an empty name, or one name
+        given to two clusters. (An override for a cluster that does not exist this run is
+        skipped with a warning: k may change between runs.)
 
     Examples
     --------
@@ -189,7 +197,9 @@ def name_clusters(profiles: pd.DataFrame, *, language: str = "en",
     clusters = [int(c) for c in profiles["cluster"]]
     fixed = _overrides(names, clusters)
     taken, result = set(fixed.values()), {}
-    for cluster, (_, row) in zip(clusters, profiles.iterrows(), strict=True):
+    z_columns = [c for c in profiles if str(c).startswith("z_")]
+    relative = profiles.assign(**{c: profiles[c] - profiles[c].mean() for c in z_columns})
+    for cluster, (_, row) in zip(clusters, relative.iterrows(), strict=True):
         if cluster in fixed:
             result[cluster] = fixed[cluster]
             continue

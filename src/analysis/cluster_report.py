@@ -32,6 +32,7 @@ _MEASURES = ("frequency", "recency_days", "monetary", "tenure_days", "average_or
 def _feature_name(labels: Labels, column: str) -> str:
     if column.startswith("share_"):
         _, facet, value = column.split("_", 2)
+        value = labels("cluster_plots", "other") if value == "other" else value
         return labels("clusters", "feature_share", facet=labels("churn", f"facet_{facet}"),
                       value=value)
     return labels("clusters", f"feature_{column}")
@@ -42,8 +43,11 @@ def show_features(report: Report, features: pd.DataFrame):
     labels = report.labels
     names = [_feature_name(labels, c) for c in features.columns]
     sep = "、" if labels.language == "zh" else ", "
-    return markdown(labels("clusters", "features", customers=len(features),
-                           features=sep.join(names), count=len(names)))
+    text = labels("clusters", "features", customers=len(features), features=sep.join(names),
+                  count=len(names))
+    if any(c.startswith("share_") for c in features.columns):
+        text += " " + labels("clusters", "features_mix")
+    return markdown(text)
 
 
 def plot_selection(report: Report, selection: KSelection):
@@ -58,22 +62,32 @@ def narrate_choice(report: Report, selection: KSelection, method: str, k: int, r
     """Why this method and k: the rule, the runner-up, what BIC says; or that it was set."""
     labels = report.labels
     method_name = labels("clusters", f"method_{method}")
+    chosen = selection.metrics[(selection.metrics["method"] == method)
+                               & (selection.metrics["k"] == k)]["silhouette"]
+    silhouette = float(chosen.iloc[0]) if len(chosen) else float("nan")
     if reason.get("rule") == "forced":
-        text = labels("clusters", "choice_forced", method=method_name, k=k)
+        text = labels("clusters", "choice_forced", method=method_name, k=k,
+                      silhouette=silhouette)
     elif reason.get("runner_up_k") is None:
         text = labels("clusters", "choice_alone", method=method_name, k=k,
-                      silhouette=reason["silhouette"])
+                      silhouette=silhouette)
     else:
-        text = labels("clusters", "choice", method=method_name, k=k,
-                      silhouette=reason["silhouette"], runner_up_k=reason["runner_up_k"],
-                      runner_up=reason["runner_up_silhouette"])
+        text = labels("clusters", "choice", method=method_name, k=k, silhouette=silhouette,
+                      runner_up_k=reason["runner_up_k"], runner_up=reason["runner_up_silhouette"])
+        if reason.get("best_k") not in (None, k):
+            text += " " + labels("clusters", "tie", best_k=reason["best_k"],
+                                 best=reason["best_silhouette"], k=k)
     if reason.get("method_forced"):
         text += " " + labels("clusters", "method_forced", method=method_name)
-    if reason.get("bic_k") is not None and not pd.isna(reason.get("bic_k")):
-        text += " " + labels("clusters", "bic", bic_k=int(reason["bic_k"]))
-    best = selection.metrics["silhouette"].max()
-    if best < 0.25:
-        text += " " + labels("clusters", "weak_structure", silhouette=best)
+    if reason.get("k_dropped"):
+        text += " " + labels("clusters", "k_dropped",
+                             dropped=", ".join(map(str, reason["k_dropped"])))
+    bic_k = reason.get("bic_k")
+    if bic_k is not None and not pd.isna(bic_k):
+        edge = int(bic_k) == int(selection.metrics["k"].max())
+        text += " " + labels("clusters", "bic_edge" if edge else "bic", bic_k=int(bic_k))
+    if not np.isnan(silhouette) and silhouette < 0.25:
+        text += " " + labels("clusters", "weak_structure", silhouette=silhouette)
     return markdown(text)
 
 
@@ -130,15 +144,17 @@ def plot_shape(report: Report, features: pd.DataFrame, fit: ClusterFit, names: p
 def show_stability(report: Report, stability: pd.DataFrame):
     """How much the clusters move when the customers are resampled, in words."""
     ari = stability["ari"]
-    key = ("stable" if ari.mean() >= 0.8 else "fairly_stable" if ari.mean() >= 0.6
-           else "unstable")
+    key = ("stable" if ari.mean() >= 0.8 and ari.min() >= 0.6
+           else "fairly_stable" if ari.mean() >= 0.6 else "unstable")
     return markdown(report.labels("clusters", f"stability_{key}", resamples=len(ari),
                                   mean=ari.mean(), low=ari.min(), high=ari.max()))
 
 
 def show_density(report: Report, density: dict):
     """What a density-based method (HDBSCAN) finds on a sample: groups and noise."""
-    return markdown(report.labels("clusters", "density", clusters=density["clusters"],
+    spread = density["clusters"] <= 1 or density["noise_share"] >= 0.5
+    return markdown(report.labels("clusters", "density_spread" if spread else "density",
+                                  clusters=density["clusters"],
                                   noise=density["noise_share"], sample=density["sample_size"],
                                   min_size=density["min_cluster_size"]))
 
@@ -172,16 +188,23 @@ def show_comparison(report: Report, comparison: tuple[pd.DataFrame, float] | Non
                            scheme=labels("schemes", scheme)))
 
 
+def _most_valuable(profiles: pd.DataFrame) -> pd.Series:
+    """The cluster with the most revenue per customer (not the most revenue in total)."""
+    per_customer = profiles["revenue_share"] / profiles["share"].replace(0, np.nan)
+    return profiles.loc[per_customer.fillna(-np.inf).idxmax()]
+
+
 def narrate_reading(report: Report, profiles: pd.DataFrame, names: pd.Series):
-    """The biggest and the most valuable cluster, and how concentrated revenue is."""
+    """The biggest and the most valuable cluster (revenue per customer), and how concentrated
+    revenue is."""
     labels = report.labels
     biggest = profiles.loc[profiles["customers"].idxmax()]
-    richest = profiles.loc[profiles["revenue_share"].idxmax()]
+    richest = _most_valuable(profiles)
     return markdown(labels(
         "clusters", "reading", biggest=names[biggest["cluster"]], biggest_share=biggest["share"],
         richest=names[richest["cluster"]], richest_share=richest["share"],
         richest_revenue=richest["revenue_share"],
-        ratio=richest["revenue_share"] / richest["share"] if richest["share"] else np.nan))
+        ratio=richest["revenue_share"] / richest["share"]))
 
 
 def clusters_table(fit: ClusterFit, names: pd.Series) -> pd.DataFrame:
@@ -204,9 +227,10 @@ def selection_record(selection: KSelection, method: str, k: int, reason: dict,
 
 
 def headline_numbers(report: Report, profiles: pd.DataFrame, names: pd.Series) -> dict:
-    """Headline for the run index: the most valuable cluster's share of customers and revenue."""
+    """Headline for the run index: the share of customers and of revenue of the cluster with
+    the most revenue per customer."""
     labels = report.labels
-    richest = profiles.loc[profiles["revenue_share"].idxmax()]
+    richest = _most_valuable(profiles)
     return {"top_cluster": {
         "label": labels("clusters", "headline_label", k=len(profiles)),
         "text": labels("clusters", "headline_text", name=names[richest["cluster"]],

@@ -103,15 +103,19 @@ def _score(method: str, model, X: np.ndarray, labels: np.ndarray,
 
 
 def select_k(features: pd.DataFrame, *, k_values=range(2, 9), methods=METHODS,
-             random_state: int = 0, sample_size: int = 10_000) -> KSelection:
+             random_state: int = 0, sample_size: int = 10_000,
+             language: str = "en") -> KSelection:
     """Fit every method and k, measure each, and choose with :func:`choose`.
 
     The choice: the method and k with the highest silhouette; candidates within
     :data:`TIE_TOLERANCE` (0.01) of the best count as ties, and the smallest k among them wins
     (see :func:`choose`, which also takes a forced method or k).
 
+    A k needs at least 2k customers; larger k values are left out (``reason["k_dropped"]``).
     Each candidate is fitted on the same seeded sample of at most :data:`SELECTION_ROWS`
-    customers (all of them when fewer), so the cost does not grow with the data; the silhouette
+    customers (all of them when fewer), with the estimator the final fit will use (k-means
+    becomes MiniBatchKMeans when the whole base exceeds :data:`MINIBATCH_ROWS`), so the cost
+    does not grow with the data; the silhouette
     (quadratic in rows) is computed on a seeded sample of ``sample_size`` of those. Davies–Bouldin,
     Calinski–Harabasz, BIC and inertia use the whole fit sample. A k larger than the distinct
     customers in the sample gets NaN metrics. Fit the chosen model on all customers with
@@ -129,6 +133,8 @@ def select_k(features: pd.DataFrame, *, k_values=range(2, 9), methods=METHODS,
         Seed of the samples and the models.
     sample_size
         Customers the silhouette is computed on.
+    language
+        Language (``zh`` or ``en``) of a refusal, which report readers see.
 
     Returns
     -------
@@ -139,7 +145,7 @@ def select_k(features: pd.DataFrame, *, k_values=range(2, 9), methods=METHODS,
     ConfigError
         Unknown method, a k below 2, no k at all, or ``sample_size`` below 2.
     InsufficientDataError
-        Fewer customers than twice the largest k, or all customers identical.
+        Fewer than 4 customers (2 clusters of 2), or all customers identical.
 
     Examples
     --------
@@ -156,8 +162,11 @@ def select_k(features: pd.DataFrame, *, k_values=range(2, 9), methods=METHODS,
     if sample_size < 2:
         raise ConfigError(f"sample_size must be at least 2, not {sample_size!r}.")
     frame, log_columns = validated(features)
-    require_rows(len(frame), 2 * max(k_values), f"choosing among k up to {max(k_values)}")
-    require_spread(frame)
+    require_rows(len(frame), 2 * min(k_values), f"choosing among k from {min(k_values)}",
+                 language)
+    require_spread(frame, language)
+    dropped = [k for k in k_values if 2 * k > len(frame)]
+    k_values = [k for k in k_values if 2 * k <= len(frame)]
     rng = np.random.default_rng(random_state)
     sample = frame.iloc[sample_positions(len(frame), SELECTION_ROWS, rng)]
     X = Pipeline(preprocessing(log_columns)).set_output(transform="pandas").fit_transform(
@@ -169,14 +178,14 @@ def select_k(features: pd.DataFrame, *, k_values=range(2, 9), methods=METHODS,
         for k in k_values:
             row = {"method": method, "k": k, **dict.fromkeys(_METRICS[2:], np.nan)}
             if k <= distinct:
-                model = model_for(method, k, random_state, len(X))
+                model = model_for(method, k, random_state, len(frame))
                 with threads_for(len(X)):
                     labels = model.fit_predict(X)
                 row.update(_score(method, model, X, labels, silhouette_at))
             rows.append(row)
     metrics = pd.DataFrame(rows, columns=_METRICS)
     method, k, reason = choose(metrics)
-    reason.update(fit_rows=len(X), silhouette_rows=len(silhouette_at))
+    reason.update(fit_rows=len(X), silhouette_rows=len(silhouette_at), k_dropped=dropped)
     return KSelection(metrics=metrics, chosen_method=method, chosen_k=k, reason=reason,
                       fit_rows=len(X), silhouette_rows=len(silhouette_at))
 
@@ -274,7 +283,8 @@ def stability(features: pd.DataFrame, method: str, k: int, *, n_resamples: int =
               random_state: int = 0, sample_size: int = 20_000) -> pd.DataFrame:
     """How much the clusters move when the customers are resampled (bootstrap).
 
-    On a seeded sample of at most ``sample_size`` customers: fit once (the reference labels),
+    On a seeded sample of at most ``sample_size`` customers: fit once (the reference labels,
+    with the estimator the whole base gets),
     then, ``n_resamples`` times, refit the pipeline (scaler included, with a new seed drawn from
     ``random_state``) on a bootstrap resample of the sample and label every customer of the
     sample with it. The adjusted Rand index compares those labels with the reference: 1 is the
@@ -315,13 +325,14 @@ def stability(features: pd.DataFrame, method: str, k: int, *, n_resamples: int =
     sample = frame.iloc[sample_positions(len(frame), sample_size, rng)]
     require_rows(len(sample), 2 * k, f"testing the stability of {k} clusters")
     require_spread(sample)
-    reference = fit_clusters(sample, method, k, random_state=random_state).labels.to_numpy()
+    reference = fit_clusters(sample, method, k, n_rows=len(frame),
+                             random_state=random_state).labels.to_numpy()
     rows = []
     for resample in range(n_resamples):
         seed = int(rng.integers(2**31 - 1))
         drawn = sample.iloc[rng.integers(len(sample), size=len(sample))]
         pipeline = build_pipeline(method, k, log_columns=log_columns, random_state=seed,
-                                  n_rows=len(drawn))
+                                  n_rows=len(frame))
         with threads_for(len(drawn)):
             labels = pipeline.fit(drawn).predict(sample)
         rows.append({"resample": resample,

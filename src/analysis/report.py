@@ -309,11 +309,27 @@ def save_table(report: Report, name: str, table: pd.DataFrame) -> Path:
 
 
 def save_json(report: Report, name: str, record: dict) -> Path:
-    """Write ``artifacts/<name>`` as indented UTF-8 JSON (dates and numpy scalars as text)."""
+    """Write ``artifacts/<name>`` as indented UTF-8 JSON: numpy scalars as numbers, dates as
+    text, and a missing or infinite number as ``null`` (strict JSON, which jq and browsers
+    read; Python's ``NaN`` is not JSON)."""
     path = report.artifacts / name
-    path.write_text(json.dumps(record, ensure_ascii=False, indent=2, default=_json_default),
-                    encoding="utf-8")
+    text = json.dumps(_strict(record), ensure_ascii=False, indent=2, allow_nan=False,
+                      default=_json_default)
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def _strict(value):
+    """``value`` with every non-finite float (also in numpy scalars) replaced by None."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value):
