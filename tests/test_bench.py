@@ -88,3 +88,34 @@ def test_churn_benchmark_harness(tmp_path):
     assert saved["btyd_view"]["customers"] == saved["customers"]
     assert not list((tmp_path / "cache").glob("churn-bench-*"))  # the hand-off folder is gone
     assert "lifetimes P(alive)" in format_report(report)
+
+
+def test_cluster_benchmark_harness(tmp_path):
+    from analysis.bench_clusters import format_report, run_cluster_benchmark
+
+    out = tmp_path / "clusters.json"
+    report = run_cluster_benchmark(2_000, seed=1, out=out, cache_dir=tmp_path / "cache",
+                                   k_values=range(2, 5), n_resamples=2)
+    saved = json.loads(out.read_text())
+    assert saved["customers"] == report["customers"] == 2_000
+    assert set(saved["methods"]) == {"features", "select_k", "fit", "stability", "density",
+                                     "profiles", "reference"}
+    for method in saved["methods"].values():
+        assert method["seconds"] > 0 and len(method["runs"]) == 1
+    assert any(c.startswith("share_") for c in saved["features"]["columns"])  # the spend mix
+    selection = saved["selection"]
+    # every method and k fitted and timed; the choice is one of them
+    assert {(c["method"], c["k"]) for c in selection["candidates"]} == {
+        (m, k) for m in ("kmeans", "gmm") for k in (2, 3, 4)}
+    assert (selection["chosen_method"], selection["chosen_k"]) in {
+        (c["method"], c["k"]) for c in selection["candidates"]}
+    assert saved["fit"]["k"] == selection["chosen_k"]
+    assert sum(saved["fit"]["sizes"].values()) == saved["customers"]
+    assert all(saved["check"].values())
+    assert [r["k"] for r in saved["reference"]["per_k"]] == [2, 3, 4]
+    assert saved["stability"]["n_resamples"] == 2
+    assert saved["ratios"]["selection_fit_vs_reference"] > 0
+    agreement = saved["agreement"]
+    assert -1 <= agreement["ari_vs_reference"] <= 1 and agreement["unmatched"] == 0
+    assert not list((tmp_path / "cache").glob("clusters-bench-*"))  # the hand-off is gone
+    assert "ratio ours (select_k + fit) / reference" in format_report(report)

@@ -83,7 +83,7 @@ def clustering_features(summary: pd.DataFrame, transactions: pd.DataFrame | None
             values = summary[BEHAVIOUR[name]]
         frame[name] = np.clip(pd.to_numeric(values).to_numpy(float), 0, None)
     if "mix" in features and transactions is not None:
-        mix = spend_mix(transactions[transactions["customer_id"].isin(frame.index)])
+        mix = spend_mix(transactions).reindex(frame.index)
         mix = mix.loc[:, mix.nunique() > 1]  # e.g. an empty "other": it cannot tell anyone apart
         frame = frame.join(mix).fillna({c: 0.0 for c in mix.columns})
     frame = frame.fillna(0.0)

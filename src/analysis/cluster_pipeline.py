@@ -32,8 +32,11 @@ __all__ = ["METHODS", "MINIBATCH_ROWS", "KMEANS_N_INIT", "build_pipeline", "scal
            "ClusterFit", "fit_clusters"]
 
 METHODS = ("kmeans", "gmm")
-#: Above this many customers KMeans becomes MiniBatchKMeans.
-MINIBATCH_ROWS = 100_000
+#: Above this many customers KMeans becomes MiniBatchKMeans. Measured (make bench): full KMeans
+#: with 4 restarts clusters 1,000,000 customers x 13 features in 1.2 s, while MiniBatchKMeans
+#: refits on 20,000-customer resamples flipped between competing splits (stability ARI 0.57
+#: against 0.94-0.98 for KMeans), so the cheaper estimator is kept for bases that need it.
+MINIBATCH_ROWS = 5_000_000
 #: Distinct feature rows are first counted among this many customers (usually enough).
 _DISTINCT_HEAD = 50_000
 #: KMeans restarts (k-means++ seeds); the best inertia is kept.
