@@ -11,29 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.text import Text
+from plot_helpers import CUSTOMER_ID, StrictLabels, cjk_font  # noqa: F401  (cjk_font: a fixture)
 
 from analysis import churn_plots
 from analysis.churn_insight import tier_table
-from analysis.fonts import use_cjk_font
-from analysis.labels import Labels, _catalogue
-
-CUSTOMER_ID = re.compile(r"C\d{6}")
-
-
-class StrictLabels(Labels):
-    """Labels that fail on a key missing from labels.yaml instead of showing the key."""
-
-    def __call__(self, group: str, key: str, /, **fields) -> str:
-        assert key in _catalogue().get(group, {}), f"labels.yaml has no {group}.{key}"
-        return super().__call__(group, key, **fields)
-
-
-@pytest.fixture(autouse=True)
-def cjk_font():
-    """Chinese glyphs for the zh titles, without leaking the font into other tests."""
-    with mpl.rc_context():
-        use_cjk_font()
-        yield
+from analysis.labels import Labels
 
 
 @pytest.fixture

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import re
 
-import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from plot_helpers import cjk_font  # noqa: F401  (cjk_font: a fixture)
 
 from analysis import clv_plots
-from analysis.fonts import use_cjk_font
 from analysis.labels import Labels
-
-
-@pytest.fixture(autouse=True)
-def cjk_font():
-    """Chinese glyphs for the zh titles, without leaking the font into other tests."""
-    with mpl.rc_context():
-        use_cjk_font()
-        yield
 
 
 @pytest.fixture

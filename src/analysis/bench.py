@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["run_summary_benchmark", "main", "TARGETS", "cached_parquet", "in_fresh_process",
-           "peak_mb", "reset_peak", "quiet_stdout", "machine_info"]
+           "peak_mb", "reset_peak", "quiet_stdout", "machine_info", "load_average",
+           "timed_step"]
 
 #: Goals at 1M customers / ~10M lines.
 TARGETS = {"speedup_min": 10.0, "floor_ratio_max": 3.0, "ours_peak_mb_max": 2048.0}
@@ -254,6 +255,31 @@ def quiet_stdout():
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (other work competing for the cores), if known."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def timed_step(call, describe) -> dict:
+    """Run ``call()`` once, warnings silenced, and measure it in this (fresh) process.
+
+    Returns ``seconds``, ``peak_mb`` (the step's own peak resident set above what was loaded
+    before it, Linux), ``peak_abs_mb`` (the process's), ``load_average`` and ``detail`` =
+    ``describe(value, seconds)``.
+    """
+    baseline = reset_peak()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = call()
+    seconds, peak = time.perf_counter() - start, peak_mb()
+    return {"seconds": seconds, "peak_mb": peak - baseline, "peak_abs_mb": peak,
+            "load_average": load_average(), "detail": describe(value, seconds)}
+
 
 
 

@@ -39,7 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.bench import in_fresh_process, machine_info, peak_mb, quiet_stdout, reset_peak
+from analysis.bench import (
+    in_fresh_process,
+    machine_info,
+    peak_mb,
+    quiet_stdout,
+    timed_step,
+)
 
 __all__ = ["run_churn_benchmark", "format_report", "main", "TARGETS"]
 
@@ -90,7 +96,7 @@ def run_churn_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
     """
     started = time.perf_counter()
     cache_dir = Path(cache_dir)
-    lines, customers, n_lines = _churn_inputs(int(n_customers), int(seed), cache_dir)
+    lines, customers, n_lines = churn_inputs(int(n_customers), int(seed), cache_dir)
     methods, detail = {}, {}
     with tempfile.TemporaryDirectory(prefix="churn-bench-", dir=cache_dir) as handoff:
         paths = {"lines": str(lines), "customers": str(customers), "handoff": handoff}
@@ -145,7 +151,7 @@ def run_churn_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
     return report
 
 
-def _churn_inputs(n_customers: int, seed: int, cache_dir: Path) -> tuple[Path, Path, int]:
+def churn_inputs(n_customers: int, seed: int, cache_dir: Path) -> tuple[Path, Path, int]:
     """The cleaned lines with ``category`` and ``channel``, and the customers' ``region`` and
     ``industry``; cached once, named and versioned like :func:`cached_parquet`'s file."""
     import hashlib
@@ -190,15 +196,7 @@ def _worker(step: str, paths: dict, setup: dict) -> dict:
 
     import analysis.churn_insight  # noqa: F401  (sklearn, scipy, lifetimes: before the clock)
 
-    call, describe = globals()[f"_step_{step}"](paths, setup)
-    baseline = reset_peak()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = call()
-    seconds, peak = time.perf_counter() - start, peak_mb()
-    return {"seconds": seconds, "peak_mb": peak - baseline, "peak_abs_mb": peak,
-            "load_average": _load_average(), "detail": describe(value, seconds)}
+    return timed_step(*globals()[f"_step_{step}"](paths, setup))
 
 
 # Each step loads its inputs and returns (the call to time, a function of its value and time
@@ -348,14 +346,6 @@ def _latest_active(paths: dict, setup: dict):
 
     latest = pd.read_parquet(Path(paths["handoff"]) / f"frame-{setup['cutoffs'][-1]}.parquet")
     return latest[latest["active"]].reset_index(drop=True)
-
-
-def _load_average() -> float | None:
-    """The machine's 1-minute load average (other work competing for the cores), if known."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
 
 
 def _timed_steps(module, name: str, steps: list):

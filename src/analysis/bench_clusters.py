@@ -31,15 +31,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
-import warnings
 from importlib import metadata
 from pathlib import Path
 
-from analysis.bench import in_fresh_process, machine_info, peak_mb, quiet_stdout, reset_peak
+from analysis.bench import (
+    in_fresh_process,
+    machine_info,
+    quiet_stdout,
+    timed_step,
+)
 
 __all__ = ["run_cluster_benchmark", "format_report", "main"]
 
@@ -94,11 +97,11 @@ def run_cluster_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
     >>> report = run_cluster_benchmark(20_000, out=None)  # doctest: +SKIP
     >>> report["ratios"]["selection_fit_vs_reference"]  # doctest: +SKIP
     """
-    from analysis.bench_churn import _churn_inputs  # the same cached lines as the churn bench
+    from analysis.bench_churn import churn_inputs  # the same cached lines as the churn bench
 
     started, code = time.perf_counter(), _code_fingerprint()
     cache_dir = Path(cache_dir)
-    lines, _, n_lines = _churn_inputs(int(n_customers), int(seed), cache_dir)
+    lines, _, n_lines = churn_inputs(int(n_customers), int(seed), cache_dir)
     methods, detail = {}, {}
     with tempfile.TemporaryDirectory(prefix="clusters-bench-", dir=cache_dir) as handoff:
         paths = {"lines": str(lines), "handoff": handoff}
@@ -153,15 +156,7 @@ def _worker(step: str, paths: dict, setup: dict) -> dict:
     import analysis.cluster_profiles  # noqa: F401  (sklearn, the labels: before the clock)
     import analysis.clustering  # noqa: F401
 
-    call, describe = globals()[f"_step_{step}"](paths, setup)
-    baseline = reset_peak()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = call()
-    seconds, peak = time.perf_counter() - start, peak_mb()
-    return {"seconds": seconds, "peak_mb": peak - baseline, "peak_abs_mb": peak,
-            "load_average": _load_average(), "detail": describe(value, seconds)}
+    return timed_step(*globals()[f"_step_{step}"](paths, setup))
 
 
 # Each step loads its inputs and returns (the call to time, a function of its value and time
@@ -369,14 +364,6 @@ def _agreement(handoff: Path) -> dict:
     theirs = theirs["cluster"].reindex(ours.index)
     return {"ari_vs_reference": float(adjusted_rand_score(ours.to_numpy(), theirs.to_numpy())),
             "customers": len(ours), "unmatched": int(theirs.isna().sum())}
-
-
-def _load_average() -> float | None:
-    """The machine's 1-minute load average (other work competing for the cores), if known."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
 
 
 def _code_fingerprint() -> str:
