@@ -6,7 +6,10 @@ Import the fixture into a test module (``from plot_helpers import cjk_font``) to
 import re
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+from matplotlib.text import Text
 
 from analysis.fonts import use_cjk_font
 from analysis.labels import Labels, _catalogue
@@ -29,3 +32,28 @@ def cjk_font():
     with mpl.rc_context():
         use_cjk_font()
         yield
+
+
+def figure_texts(ax) -> list[str]:
+    """Every text drawn on the figure of ``ax``: titles, labels, ticks, legend, annotations."""
+    ax.figure.canvas.draw()
+    return [t.get_text() for t in ax.figure.findobj(Text) if t.get_text()]
+
+
+def check_languages(draw) -> None:
+    """The plot in zh and en: every key exists, fields filled, titles differ, no customer id.
+
+    ``draw(labels)`` returns the Axes drawn on (or an array of them: the first is checked).
+    """
+    titles = []
+    for language in ("zh", "en"):
+        ax = draw(StrictLabels(language))
+        ax = ax[0] if isinstance(ax, np.ndarray) else ax
+        texts = figure_texts(ax)
+        assert not [t for t in texts if re.search(r"[{}]", t)], texts
+        assert not [t for t in texts if CUSTOMER_ID.search(t)], texts
+        titles.append(ax.get_title())
+        plt.close(ax.figure)
+    assert titles[0] != titles[1]
+    assert re.search(r"[\u4e00-\u9fff]", titles[0])
+    assert not re.search(r"[\u4e00-\u9fff]", titles[1])

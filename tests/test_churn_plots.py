@@ -3,15 +3,12 @@ every label present, a constant model, no customer identifier anywhere, and bad 
 
 from __future__ import annotations
 
-import re
-
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.text import Text
-from plot_helpers import CUSTOMER_ID, StrictLabels, cjk_font  # noqa: F401  (cjk_font: a fixture)
+from plot_helpers import CUSTOMER_ID, StrictLabels, check_languages, cjk_font, figure_texts  # noqa: F401  (cjk_font: a fixture)
 
 from analysis import churn_plots
 from analysis.churn_insight import tier_table
@@ -54,27 +51,6 @@ def tiers(predictions) -> pd.DataFrame:
     return tier_table(predictions["p_boosted"], observed=predictions["churned"])
 
 
-def _texts(ax) -> list[str]:
-    """Every text drawn on the figure of ``ax``: titles, labels, ticks, legend, annotations."""
-    ax.figure.canvas.draw()
-    return [t.get_text() for t in ax.figure.findobj(Text) if t.get_text()]
-
-
-def _check_languages(draw) -> None:
-    """The plot in zh and en: every key exists, fields filled, titles differ, no customer id."""
-    titles = []
-    for language in ("zh", "en"):
-        ax = draw(StrictLabels(language))
-        texts = _texts(ax)
-        assert not [t for t in texts if re.search(r"[{}]", t)], texts
-        assert not [t for t in texts if CUSTOMER_ID.search(t)], texts
-        titles.append(ax.get_title())
-        plt.close(ax.figure)
-    assert titles[0] != titles[1]
-    assert re.search(r"[\u4e00-\u9fff]", titles[0])
-    assert not re.search(r"[\u4e00-\u9fff]", titles[1])
-
-
 MODELS = ["logistic", "boosted", "constant"]
 
 
@@ -92,7 +68,7 @@ def test_calibration(predictions):
                       "gradient boosting", "constant"]  # unknown keys fall back to the key
     assert ax.get_ylabel() == "observed share who churned"
     assert "Positive class" not in ax.get_xlabel()  # scikit-learn's labels are replaced
-    _check_languages(lambda lb: churn_plots.plot_calibration(
+    check_languages(lambda lb: churn_plots.plot_calibration(
         predictions, label="churned", models=MODELS, labels=lb, n_bins=5))
 
 
@@ -121,7 +97,7 @@ def test_cumulative_gain(predictions):
     assert ax.xaxis.get_major_formatter()(0.25, 0) == "25%"
     assert ax.yaxis.get_major_formatter()(1, 0) == "100%"
     assert len(ax.get_legend().get_texts()) == 2 + len(MODELS)
-    _check_languages(lambda lb: churn_plots.plot_cumulative_gain(
+    check_languages(lambda lb: churn_plots.plot_cumulative_gain(
         predictions, label="churned", models=MODELS, names={"constant": "flat"}, labels=lb))
 
 
@@ -148,7 +124,7 @@ def test_drivers(drivers):
     assert len(set(colors.values())) == len(colors)  # one colour per direction
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(legend) == shown["direction"].nunique()
-    _check_languages(lambda lb: churn_plots.plot_drivers(drivers, labels=lb))
+    check_languages(lambda lb: churn_plots.plot_drivers(drivers, labels=lb))
 
 
 def test_drivers_legend_lists_only_present_directions(drivers):
@@ -174,7 +150,7 @@ def test_risk_tiers_with_observed_rate(tiers):
     np.testing.assert_allclose(twin.lines[0].get_ydata(), tiers["mean_probability"])
     np.testing.assert_allclose(twin.lines[1].get_ydata(), tiers["observed_rate"])
     assert len(ax.get_legend().get_texts()) == 3
-    _check_languages(lambda lb: churn_plots.plot_risk_tiers(tiers, labels=lb))
+    check_languages(lambda lb: churn_plots.plot_risk_tiers(tiers, labels=lb))
     zh = churn_plots.plot_risk_tiers(tiers, labels=Labels("zh"))
     assert [t.get_text() for t in zh.get_xticklabels()][-1] == "高 (≥ 0.70)"
 
@@ -187,7 +163,7 @@ def test_risk_tiers_without_observed_rate_and_an_empty_tier():
     assert [p.get_height() for p in ax.patches] == [50, 0, 0]
     assert [t.get_text() for t in ax.texts] == ["100%", "0%", "0%"]
     assert [t.get_text() for t in ax.get_xticklabels()][1] == "medium (0.30–0.80)"
-    _check_languages(lambda lb: churn_plots.plot_risk_tiers(table, labels=lb))
+    check_languages(lambda lb: churn_plots.plot_risk_tiers(table, labels=lb))
 
 
 def test_bad_input(predictions, drivers, tiers):

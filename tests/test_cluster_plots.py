@@ -4,15 +4,12 @@ here with the documented columns, not by the clustering code."""
 
 from __future__ import annotations
 
-import re
-
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.text import Text
-from plot_helpers import CUSTOMER_ID, StrictLabels, cjk_font  # noqa: F401  (cjk_font: a fixture)
+from plot_helpers import CUSTOMER_ID, StrictLabels, check_languages, cjk_font, figure_texts  # noqa: F401  (cjk_font: a fixture)
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 
@@ -80,28 +77,6 @@ def contingency() -> pd.DataFrame:
 NAMES = {0: "High-value frequent", 1: "Occasional", 2: "Low-value lapsed"}
 
 
-def _texts(ax) -> list[str]:
-    """Every text drawn on the figure of ``ax``: titles, labels, ticks, legend, annotations."""
-    ax.figure.canvas.draw()
-    return [t.get_text() for t in ax.figure.findobj(Text) if t.get_text()]
-
-
-def _check_languages(draw) -> None:
-    """The plot in zh and en: every key exists, fields filled, titles differ, no customer id."""
-    titles = []
-    for language in ("zh", "en"):
-        ax = draw(StrictLabels(language))
-        ax = ax[0] if isinstance(ax, np.ndarray) else ax
-        texts = _texts(ax)
-        assert not [t for t in texts if re.search(r"[{}]", t)], texts
-        assert not [t for t in texts if CUSTOMER_ID.search(t)], texts
-        titles.append(ax.get_title())
-        plt.close(ax.figure)
-    assert titles[0] != titles[1]
-    assert re.search(r"[\u4e00-\u9fff]", titles[0])
-    assert not re.search(r"[\u4e00-\u9fff]", titles[1])
-
-
 def test_selection(metrics):
     fig, grid = plt.subplots(2, 2)
     axes = cluster_plots.plot_selection(metrics, chosen_method="kmeans", chosen_k=3, axes=grid)
@@ -130,7 +105,7 @@ def test_selection(metrics):
     assert calinski.yaxis.get_major_formatter()(3400, 0) == "3.4k"
     assert silhouette.yaxis.get_major_formatter()(0.45, 0) == "0.45"
     assert len(fig.axes) == 4
-    _check_languages(lambda lb: cluster_plots.plot_selection(
+    check_languages(lambda lb: cluster_plots.plot_selection(
         metrics, chosen_method="gmm", chosen_k=4, labels=lb))
 
 
@@ -156,7 +131,7 @@ def test_silhouette(planted):
     np.testing.assert_allclose(heights, [39, 79, 119])  # 40, 80, 120 rows, bottom to top
     assert ax.get_xlim()[1] == 1
     assert "240" in ax.get_ylabel()
-    _check_languages(lambda lb: cluster_plots.plot_silhouette(scaled, labels, labels=lb))
+    check_languages(lambda lb: cluster_plots.plot_silhouette(scaled, labels, labels=lb))
 
 
 def test_silhouette_aligns_labels_by_customer(planted):
@@ -189,7 +164,7 @@ def test_projection(planted):
     colors = {mpl.colors.to_hex(c.get_facecolor()[0]) for c in ax.collections}
     assert len(colors) == 3
     assert not ax.texts  # no point is labelled
-    _check_languages(lambda lb: cluster_plots.plot_projection(scaled, labels, labels=lb))
+    check_languages(lambda lb: cluster_plots.plot_projection(scaled, labels, labels=lb))
 
 
 def test_cluster_colours_match_across_charts(planted):
@@ -218,7 +193,7 @@ def test_profile_heatmap(profiles):
         "share of spend in channel “other”"]
     assert mesh.norm.vmin == pytest.approx(-mesh.norm.vmax)  # centred at 0
     assert mesh.norm.vmax >= 1.6
-    _check_languages(lambda lb: cluster_plots.plot_profile_heatmap(profiles, labels=lb))
+    check_languages(lambda lb: cluster_plots.plot_profile_heatmap(profiles, labels=lb))
     zh = cluster_plots.plot_profile_heatmap(profiles.drop(columns="share"), labels=Labels("zh"))
     assert [t.get_text() for t in zh.get_yticklabels()][0] == "第 0 群"
     assert [t.get_text() for t in zh.get_xticklabels()][-1] == "渠道“其他”消费占比"
@@ -238,7 +213,7 @@ def test_segment_comparison(contingency):
     assert [t.get_text() for t in ax.get_yticklabels()] == [
         "High-value frequent (120)", "Occasional (80)", "Low-value lapsed (40)"]
     assert ax.get_xlabel() == "RFM segments"
-    _check_languages(lambda lb: cluster_plots.plot_segment_comparison(contingency, labels=lb))
+    check_languages(lambda lb: cluster_plots.plot_segment_comparison(contingency, labels=lb))
 
 
 def test_segment_comparison_unknown_segments_and_an_empty_row(contingency):
