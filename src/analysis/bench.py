@@ -42,7 +42,7 @@ import pandas as pd
 
 __all__ = ["run_summary_benchmark", "main", "TARGETS", "cached_parquet", "in_fresh_process",
            "peak_mb", "reset_peak", "quiet_stdout", "machine_info", "load_average",
-           "timed_step"]
+           "timed_step", "part_arguments"]
 
 #: Goals at 1M customers / ~10M lines.
 TARGETS = {"speedup_min": 10.0, "floor_ratio_max": 3.0, "ours_peak_mb_max": 2048.0}
@@ -129,6 +129,29 @@ def run_summary_benchmark(
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def part_arguments(argv: list[str] | None, *, out: str, repeats: int,
+                   extra: dict | None = None) -> argparse.Namespace:
+    """The options every part of ``python -m analysis bench`` shares, plus its own.
+
+    ``--customers``, ``--seed``, ``--repeats`` (default ``repeats``, at most 3 used),
+    ``--cache-dir`` and ``--<part>-out`` for the JSON report, where ``out`` is the default
+    path ``reports/bench/<part>.json``; ``extra`` maps more option names to integer defaults.
+    Unknown options are left for the other parts.
+    """
+    part = Path(out).stem
+    parser = argparse.ArgumentParser(prog="python -m analysis bench")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument(f"--{part}-out", dest="out", default=out)
+    parser.add_argument("--cache-dir", default="data/bench")
+    for option, default in (extra or {}).items():
+        parser.add_argument(option, type=int, default=default)
+    args, _ = parser.parse_known_args(argv)
+    args.repeats = min(args.repeats, 3)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,6 @@ the loaded inputs hold (``/proc/self/clear_refs``, Linux), ``peak_abs_mb`` the w
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pickle
@@ -42,6 +41,7 @@ import numpy as np
 from analysis.bench import (
     in_fresh_process,
     machine_info,
+    part_arguments,
     peak_mb,
     quiet_stdout,
     timed_step,
@@ -414,15 +414,9 @@ def format_report(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line part of ``python -m analysis bench`` for the churn pipeline; 1 if unequal."""
-    parser = argparse.ArgumentParser(prog="python -m analysis bench")
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--churn-out", default="reports/bench/churn.json")
-    parser.add_argument("--cache-dir", default="data/bench")
-    args, _ = parser.parse_known_args(argv)
-    report = run_churn_benchmark(args.customers, seed=args.seed, out=args.churn_out,
-                                 cache_dir=args.cache_dir, repeats=min(args.repeats, 3))
+    args = part_arguments(argv, out="reports/bench/churn.json", repeats=1)
+    report = run_churn_benchmark(args.customers, seed=args.seed, out=args.out,
+                                 cache_dir=args.cache_dir, repeats=args.repeats)
     print(format_report(report))
-    print(f"written: {args.churn_out}")
+    print(f"written: {args.out}")
     return 0 if report["reference"]["p_alive_max_abs_diff"] <= 1e-12 else 1

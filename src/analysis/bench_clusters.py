@@ -29,7 +29,6 @@ at our chosen k. The summary is computed outside both (the reference reads the f
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -40,6 +39,7 @@ from pathlib import Path
 from analysis.bench import (
     in_fresh_process,
     machine_info,
+    part_arguments,
     quiet_stdout,
     timed_step,
 )
@@ -434,15 +434,9 @@ def format_report(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line part of ``python -m analysis bench`` for the clustering; 1 if a check fails."""
-    parser = argparse.ArgumentParser(prog="python -m analysis bench")
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--clusters-out", default="reports/bench/clusters.json")
-    parser.add_argument("--cache-dir", default="data/bench")
-    args, _ = parser.parse_known_args(argv)
-    report = run_cluster_benchmark(args.customers, seed=args.seed, out=args.clusters_out,
-                                   cache_dir=args.cache_dir, repeats=min(args.repeats, 3))
+    args = part_arguments(argv, out="reports/bench/clusters.json", repeats=1)
+    report = run_cluster_benchmark(args.customers, seed=args.seed, out=args.out,
+                                   cache_dir=args.cache_dir, repeats=args.repeats)
     print(format_report(report))
-    print(f"written: {args.clusters_out}")
+    print(f"written: {args.out}")
     return 0 if all(report["check"].values()) else 1

@@ -16,7 +16,6 @@ resident set is reset (``/proc/self/clear_refs``, Linux) so ``peak_mb`` is the m
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -29,6 +28,7 @@ from analysis.bench import (
     cached_parquet,
     in_fresh_process,
     machine_info,
+    part_arguments,
     peak_mb,
     quiet_stdout,
     reset_peak,
@@ -254,18 +254,12 @@ def format_report(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line part of ``python -m analysis bench`` for the CLV models; 1 if unequal."""
-    parser = argparse.ArgumentParser(prog="python -m analysis bench")
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--clv-out", default="reports/bench/clv.json")
-    parser.add_argument("--cache-dir", default="data/bench")
-    parser.add_argument("--pareto-sample", type=int, default=100_000)
-    args, _ = parser.parse_known_args(argv)
-    report = run_clv_benchmark(args.customers, seed=args.seed, out=args.clv_out,
-                               cache_dir=args.cache_dir, repeats=min(args.repeats, 3),
+    args = part_arguments(argv, out="reports/bench/clv.json", repeats=3,
+                          extra={"--pareto-sample": 100_000})
+    report = run_clv_benchmark(args.customers, seed=args.seed, out=args.out,
+                               cache_dir=args.cache_dir, repeats=args.repeats,
                                sample_size=args.pareto_sample)
     print(format_report(report))
-    print(f"written: {args.clv_out}")
+    print(f"written: {args.out}")
     met = report["targets_met"]
     return 0 if met["bgnbd_params"] and met["pareto_loglik"] and met["clv_equal"] else 1

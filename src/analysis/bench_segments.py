@@ -15,7 +15,6 @@ the memory held after loading the lines and the summary.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -130,15 +129,11 @@ def format_report(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line part of ``python -m analysis bench`` for the segments."""
-    parser = argparse.ArgumentParser(prog="python -m analysis bench")
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--segments-out", default="reports/bench/segments.json")
-    parser.add_argument("--cache-dir", default="data/bench")
-    args, _ = parser.parse_known_args(argv)
-    report = run_segment_benchmark(args.customers, seed=args.seed, out=args.segments_out,
-                                   cache_dir=args.cache_dir, repeats=min(args.repeats, 3))
+    from analysis.bench import part_arguments
+
+    args = part_arguments(argv, out="reports/bench/segments.json", repeats=3)
+    report = run_segment_benchmark(args.customers, seed=args.seed, out=args.out,
+                                   cache_dir=args.cache_dir, repeats=args.repeats)
     print(format_report(report))
-    print(f"written: {args.segments_out}")
+    print(f"written: {args.out}")
     return 0
