@@ -78,3 +78,15 @@ def test_too_little_data_refuses_or_is_left_out(demo):
 def test_unknown_model_is_a_config_error(demo):
     with pytest.raises(ConfigError, match="churn_model must be auto or one of"):
         _study(demo, model="random_forest")
+
+
+def test_a_shared_dict_fits_bgnbd_once_for_both_outcomes(demo, monkeypatch):
+    import analysis.churn_insight as ci
+
+    fits = []
+    real = ci.btyd_view
+    monkeypatch.setattr(ci, "btyd_view", lambda *a, **k: fits.append(a[1]) or real(*a, **k))
+    views = {}
+    _study(demo, model="bgnbd", btyd_views=views)
+    _study(demo, "return", model="bgnbd", btyd_views=views)
+    assert len(fits) == 2 == len(views)  # the evaluation cut-off and the last day, once each

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.churn_insight import add_btyd_benchmarks, btyd_view, latest_probability
+from analysis.churn_insight import add_btyd_benchmarks, latest_probability, shared_btyd_view
 from analysis.churn_model import (
     MODELS,
     OutOfTimeResult,
@@ -68,7 +68,8 @@ class OutcomeStudy:
 def study_outcome(frames: dict, outcome: str, *, transactions: pd.DataFrame, horizon_days: int,
                   time_unit: str = "week", model: str = "auto",
                   random_state: int = 0, calibration: str = "auto", minimum=None,
-                  language: str = "en", required: bool = True) -> OutcomeStudy:
+                  language: str = "en", required: bool = True,
+                  btyd_views: dict | None = None) -> OutcomeStudy:
     """Validate both pipelines out of time, add the BG/NBD readings, choose and score today.
 
     Parameters
@@ -83,6 +84,9 @@ def study_outcome(frames: dict, outcome: str, *, transactions: pd.DataFrame, hor
     required
         True: too little data raises InsufficientDataError (nothing is published). False: the
         study comes back with ``refused`` set, for a section that can be left out.
+    btyd_views
+        A dict shared by the churn and the return study: the BG/NBD fits at the evaluation
+        cut-off and the last day are then made once, not once per outcome.
     Other parameters
         As for :func:`analysis.churn_model.validate_out_of_time` and
         :func:`analysis.churn_insight.btyd_view`. BG/NBD is fitted in continuous time (days
@@ -101,14 +105,15 @@ def study_outcome(frames: dict, outcome: str, *, transactions: pd.DataFrame, hor
         result, refused = validate_if_possible(frames, outcome, **options)
     if result is None:
         return OutcomeStudy(outcome=outcome, refused=refused)
-    view = btyd_view(transactions, result.evaluation_cutoff, horizon_days=horizon_days,
-                     time_unit=time_unit)
+    view = shared_btyd_view(btyd_views, transactions, result.evaluation_cutoff,
+                            horizon_days=horizon_days, time_unit=time_unit)
     add_btyd_benchmarks(result, view)
     chosen = choose_model(result.metrics, CANDIDATES) if model == "auto" else model
     validated = result.metrics.set_index("model").loc[chosen, "calibration"]
     latest = latest_probability(frames, outcome, chosen, transactions=transactions,
                                 horizon_days=horizon_days, time_unit=time_unit,
                                 random_state=random_state, language=language,
+                                views=btyd_views,
                                 calibration=validated if chosen in MODELS else calibration)
     return OutcomeStudy(outcome=outcome, result=result, chosen=chosen, forced=model != "auto",
                         driver_model=choose_model(result.metrics, MODELS), latest=latest,

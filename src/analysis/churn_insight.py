@@ -24,8 +24,9 @@ from analysis.churn_model import (
 from analysis.errors import ConfigError
 from analysis.summary import UNIT_DAYS, customer_summary
 
-__all__ = ["MIN_EFFECT", "btyd_view", "add_btyd_benchmarks", "latest_probability", "drivers",
-           "risk_tiers", "tier_table", "churn_table", "winback_list", "truth_recovery", "TIERS"]
+__all__ = ["MIN_EFFECT", "btyd_view", "shared_btyd_view", "add_btyd_benchmarks",
+           "latest_probability", "drivers", "risk_tiers", "tier_table", "churn_table",
+           "winback_list", "truth_recovery", "TIERS"]
 
 TIERS = ("low", "medium", "high")
 #: A feature whose 10th-to-90th-percentile move changes the mean probability by less than this
@@ -93,10 +94,23 @@ def add_btyd_benchmarks(result: OutOfTimeResult, view: pd.DataFrame) -> None:
     result.add_benchmark("bgnbd_p_alive", 1 - alive if result.outcome == "churn" else alive)
 
 
+def shared_btyd_view(views: dict | None, transactions: pd.DataFrame, cutoff, *,
+                     horizon_days: int, time_unit: str = "week") -> pd.DataFrame:
+    """:func:`btyd_view` at ``cutoff``, kept in ``views`` (a dict the caller shares between the
+    churn and the return study) so that the same BG/NBD fit is not repeated."""
+    key = (pd.Timestamp(cutoff).normalize(), horizon_days, time_unit)
+    if views is None or key not in views:
+        view = btyd_view(transactions, cutoff, horizon_days=horizon_days, time_unit=time_unit)
+        if views is None:
+            return view
+        views[key] = view
+    return views[key]
+
+
 def latest_probability(frames: dict, outcome: str, model: str, *, transactions: pd.DataFrame,
-                       horizon_days: int, time_unit: str = "week",
-                       time_mode: str = "continuous", random_state: int = 0,
-                       calibration: str = "auto", language: str = "en") -> pd.Series:
+                       horizon_days: int, time_unit: str = "week", random_state: int = 0,
+                       calibration: str = "auto", language: str = "en",
+                       views: dict | None = None) -> pd.Series:
     """The chosen model's probability for each customer on the latest (unlabelled) day.
 
     ``model`` is one of :data:`analysis.churn_model.MODELS` (refitted one horizon later, see
@@ -114,8 +128,8 @@ def latest_probability(frames: dict, outcome: str, model: str, *, transactions: 
         raise ConfigError(f"Unknown churn model {model!r}; choose from {(*MODELS, 'bgnbd')}.")
     latest = max(frames)
     rows = frames[latest][frames[latest]["active"] == OUTCOMES[outcome][1]]
-    view = btyd_view(transactions, latest, horizon_days=horizon_days, time_unit=time_unit,
-                     time_mode=time_mode)
+    view = shared_btyd_view(views, transactions, latest, horizon_days=horizon_days,
+                            time_unit=time_unit)
     return _btyd_probability(view, outcome).reindex(rows["customer_id"]).rename(outcome)
 
 
