@@ -157,6 +157,8 @@ def test_both_languages(customers):
     assert zh.loc[1, "rule"] == "高价值客户" and en.loc[1, "rule"] == "VIP"
     assert "专属客户经理" in zh.loc[1, "action"] and "account manager" in en.loc[1, "action"]
     assert zh.drop(columns=["rule", "action"]).equals(en.drop(columns=["rule", "action"]))
+    assert zh.loc[1, "rule_id"] == "vip"    # the same id in both languages, for run comparisons
+    assert [r.key for r in book.rules][:3] == ["vip_at_risk", "vip", "high_churn_risk_model"]
     assert rule_report(table, book, language="zh")["rule"].iloc[-1] == "所有其他客户"
     with pytest.raises(ConfigError, match="language"):
         assign_actions(table, book, today=TODAY, language="fr")
@@ -208,6 +210,8 @@ def _bad(index, **fields):
     (_bad(1, when={"value_tier": "VIP"}), "'when.value_tier': unknown value 'VIP'; known: vip"),
     (_bad(1, when=[1]), "key 'when' must map columns"),
     (_bad(1, name={"zh": "高价值流失风险客户", "en": "VIP 2"}), "'name.zh'.*used more than once"),
+    (_bad(1, name={"zh": "乙", "en": "vip-at-risk!"}), r"'vip-at-risk!' give the same id"),
+    (_bad(1, name={"zh": "乙", "en": "高价值"}), r"'高价值' give the same id \(or none\)"),
     (_bad(1, when={}), r"rule 2 \('VIP'\): key 'when' is empty"),
     (_bad(-1, when={"value_tier": "low"}), r"rule 11 \('Everyone else'\): key 'when' must be "
                                            "empty"),

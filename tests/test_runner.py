@@ -200,7 +200,7 @@ def test_segments_cover_every_customer_once(demo_run):
     artifacts = demo_run.run_dir / "artifacts"
     segments = pd.read_parquet(artifacts / "segments.parquet")
     summary = pd.read_parquet(artifacts / "customer_summary.parquet")
-    customers = pd.read_parquet(artifacts / "customers.parquet")
+    customers = pd.read_parquet(artifacts / "customer_master.parquet")
     assert segments["customer_id"].is_unique
     assert set(segments["customer_id"]) == set(summary["customer_id"]) | set(
         customers["customer_id"])

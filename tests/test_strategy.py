@@ -40,6 +40,18 @@ def test_value_at_stake_bases():
     assert value_at_stake(table, basis="revenue").attrs["columns"] == ["revenue"]
 
 
+def test_value_at_stake_uses_no_purchase_probability_of_active_and_lapsed_customers():
+    table = pd.DataFrame({"customer_id": ["active", "lapsed", "unscored"],
+                          "clv": [200.0, 100.0, 50.0], "churn_probability": [0.25, np.nan, np.nan],
+                          "return_probability": [np.nan, 0.3, np.nan]})
+    out = value_at_stake(table)
+    assert out.attrs["basis"] == "clv_x_no_purchase" and out.attrs["missing_values"] == 1
+    assert out["value_at_stake"].tolist()[:2] == [50.0, 70.0]    # 200 x 0.25, 100 x (1 - 0.3)
+    assert np.isnan(out["value_at_stake"].iloc[2])
+    lapsed_unknown = value_at_stake(table, basis="clv_x_churn")
+    assert np.isnan(lapsed_unknown["value_at_stake"].iloc[1])
+
+
 def test_value_at_stake_errors():
     with pytest.raises(DataContractError, match="none of clv, churn_probability, revenue"):
         value_at_stake(pd.DataFrame({"customer_id": ["a"]}))

@@ -13,6 +13,7 @@ since the customer-360 columns depend on which notebooks ran.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from numbers import Real
@@ -65,6 +66,12 @@ class Rule:
     cadence_days: int
     owner: str
     spend_cap: dict | None
+
+    @property
+    def key(self) -> str:
+        """Language-independent id from the English name (``"VIP at risk"`` → ``vip_at_risk``),
+        so runs in different languages can be compared rule by rule."""
+        return re.sub(r"[^0-9a-z]+", "_", self.name["en"].lower()).strip("_")
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,11 @@ def load_playbook(overrides: dict | None = None) -> Playbook:
         repeated = sorted({n for n in names if names.count(n) > 1})
         _require(not repeated, "playbook", f"key 'name.{language}': rule name "
                  f"{', '.join(map(repr, repeated))} is used more than once.")
+    keys = [r.key for r in rules]
+    clashing = sorted({r.name["en"] for r in rules if keys.count(r.key) > 1 or not r.key})
+    _require(not clashing, "playbook", "key 'name.en': rule names "
+             f"{', '.join(map(repr, clashing))} give the same id (or none) once reduced to "
+             "letters and digits; make them differ in letters or digits.")
     for number, rule in enumerate(rules, start=1):
         where, last = f"playbook rule {number} ({rule.name['en']!r})", number == len(rules)
         _require(bool(rule.when) or last, where, "key 'when' is empty, so no later rule could "
@@ -236,7 +248,8 @@ def assign_actions(customers: pd.DataFrame, playbook: Playbook, *, today,
     Returns
     -------
     pandas.DataFrame
-        In the input order: ``customer_id``, ``rule``, ``action``, ``channel``, ``offer``,
+        In the input order: ``customer_id``, ``rule_id`` (:attr:`Rule.key`, the same in every
+        language), ``rule``, ``action``, ``channel``, ``offer``,
         ``cadence_days``, ``owner``, ``spend_cap`` (share x the rule's basis column, negative
         values floored at 0; NaN when the rule has no cap or the column is absent or missing),
         ``next_contact_date`` (``today`` + ``cadence_days``).
@@ -271,7 +284,7 @@ def assign_actions(customers: pd.DataFrame, playbook: Playbook, *, today,
         warnings.warn(f"playbook conditions on columns the customer table lacks never match "
                       f"({listed}).", PlaybookWarning, stacklevel=2)
     out = pd.DataFrame([{
-        "rule": r.name[language], "action": r.action[language], "channel": r.channel,
+        "rule_id": r.key, "rule": r.name[language], "action": r.action[language], "channel": r.channel,
         "offer": r.offer, "cadence_days": r.cadence_days, "owner": r.owner,
     } for r in playbook.rules]).iloc[choice].reset_index(drop=True)
     cap = np.full(len(customers), np.nan)

@@ -367,8 +367,8 @@ def load_cleaned(report: Report) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     if "observation_end" in summary.attrs:
         summary.attrs["observation_end"] = pd.Timestamp(summary.attrs["observation_end"])
     transactions = load_table(report, "transactions.parquet")
-    has_customers = (report.artifacts / "customers.parquet").is_file()
-    customers = load_table(report, "customers.parquet") if has_customers else None
+    has_customers = (report.artifacts / "customer_master.parquet").is_file()
+    customers = load_table(report, "customer_master.parquet") if has_customers else None
     return summary, transactions, customers
 
 
@@ -414,7 +414,7 @@ def show_section(report: Report, key: str) -> None:
 def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
     """Write the cleaning hand-off files and return the data record.
 
-    Writes ``ledger.csv``, ``transactions.parquet`` (kept lines), ``customers.parquet``
+    Writes ``ledger.csv``, ``transactions.parquet`` (kept lines), ``customer_master.parquet``
     (when there is a customers table), ``truth.parquet`` (synthetic data's known truth, for
     the recovery checks of later notebooks) and ``data.json`` (name, source, description,
     fingerprint, rows, cleaning policy).
@@ -424,7 +424,7 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
     save_table(report, "ledger.csv", result.ledger)
     save_table(report, "transactions.parquet", result.transactions)
     if data.customers is not None:
-        save_table(report, "customers.parquet", data.customers)
+        save_table(report, "customer_master.parquet", data.customers)
     if getattr(data, "truth", None) is not None:
         save_table(report, "truth.parquet", data.truth)
     source = Path(data.source)

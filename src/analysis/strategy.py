@@ -4,8 +4,10 @@ Two pure transforms on the customer-360 table and the actions of
 :func:`analysis.playbooks.assign_actions`:
 
 :func:`value_at_stake`
-    What each customer is worth keeping: CLV x churn probability when both columns exist, else
-    CLV, else historic revenue (``attrs["basis"]`` says which).
+    What each customer is worth keeping: CLV x the probability of no purchase within the churn
+    horizon (the churn probability of active customers, 1 - the return probability of lapsed
+    ones) when those columns exist, else CLV x churn probability, else CLV, else historic
+    revenue (``attrs["basis"]`` says which).
 :func:`allocate_budget`
     A total budget spread across actions (playbook rules). The rule, stated so a marketing lead
     can defend it:
@@ -43,7 +45,8 @@ from analysis.playbooks import CHANNELS
 __all__ = ["BASES", "DEFAULT_RESPONSE_RATES", "value_at_stake", "allocate_budget"]
 
 #: Value-at-stake bases, tried in this order when none is asked for.
-BASES = {"clv_x_churn": ("clv", "churn_probability"), "clv": ("clv",), "revenue": ("revenue",)}
+BASES = {"clv_x_no_purchase": ("clv", "churn_probability", "return_probability"),
+         "clv_x_churn": ("clv", "churn_probability"), "clv": ("clv",), "revenue": ("revenue",)}
 #: Assumed share of contacted customers who respond, per channel (placeholders from common CRM
 #: practice: a personal call from an account manager is answered far more than a text message).
 DEFAULT_RESPONSE_RATES = {"account_manager": 0.30, "phone": 0.15, "wechat": 0.08,
@@ -77,8 +80,11 @@ def value_at_stake(customers: pd.DataFrame, *, basis: str | None = None) -> pd.D
         Customer-360 table (:func:`analysis.customer360.customer_360`): ``customer_id`` and some
         of ``clv``, ``churn_probability``, ``revenue``.
     basis
-        ``"clv_x_churn"`` (``clv x churn_probability``), ``"clv"`` or ``"revenue"``; None picks
-        the first of these whose columns exist.
+        ``"clv_x_no_purchase"`` (``clv x churn_probability`` where the churn probability is
+        known, i.e. for active customers, else ``clv x (1 - return_probability)``: both are the
+        probability of no purchase within the churn horizon, see :mod:`analysis.churn_data`),
+        ``"clv_x_churn"`` (``clv x churn_probability``, NaN for lapsed customers), ``"clv"`` or
+        ``"revenue"``; None picks the first of these whose columns exist.
 
     Returns
     -------
@@ -113,9 +119,12 @@ def value_at_stake(customers: pd.DataFrame, *, basis: str | None = None) -> pd.D
     columns = BASES[basis]
     require_columns(customers, columns, source="customer table",
                     hint=f"basis {basis!r} needs {', '.join(columns)}; pick another basis.")
-    value = np.ones(len(customers))
-    for column in columns:
-        value = value * pd.to_numeric(customers[column], errors="coerce").to_numpy(float)
+    number = {c: pd.to_numeric(customers[c], errors="coerce").to_numpy(float) for c in columns}
+    if basis == "clv_x_no_purchase":
+        churn, back = number["churn_probability"], number["return_probability"]
+        value = number["clv"] * np.where(np.isnan(churn), 1.0 - back, churn)
+    else:
+        value = np.prod(list(number.values()), axis=0)
     out = pd.DataFrame({_KEY: customers[_KEY].to_numpy(),
                         "value_at_stake": np.maximum(value, 0.0)})  # NaN stays NaN
     out.attrs = {"basis": basis, "columns": list(columns),
