@@ -31,7 +31,7 @@ def customers():
         "clv": [1234.5678, 2.0, np.nan, 99.0],
         "rule": ["VIP", "Win-back", "Care", "VIP"],
         "action": ["专属客户经理", "挽回券", "关怀", "专属客户经理"],
-        "channel": ["account_manager", "sms", "phone", "account_manager"],
+        "contact_channel": ["account_manager", "sms", "phone", "account_manager"],
         "offer": ["early_access", "coupon", "none", "early_access"],
         "next_contact_date": pd.to_datetime(["2024-03-08", "2024-03-15", "2024-12-31",
                                              "2024-03-08"]),
@@ -57,7 +57,7 @@ def test_zoho_headers_tags_dates_and_encoding(customers, tmp_path):
     assert not raw.startswith(b"\xef\xbb\xbf")  # UTF-8 without BOM, by choice
     zoho = pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=False)
     expected = [ZOHO_FIELDS[c] for c in ("customer_id", "rfm_segment", "value_tier", "clv", "rule",
-                                         "action", "channel", "offer", "next_contact_date",
+                                         "action", "contact_channel", "offer", "next_contact_date",
                                          "holdout")] + ["Tag"]
     assert list(zoho.columns) == expected
     assert zoho["Customer ID"].tolist() == ["007", "b", "c", "d"]  # ids stay text
@@ -91,8 +91,8 @@ def test_fxiaoke_xlsx_has_chinese_headers_and_date_cells(customers, tmp_path):
     assert headers == ["客户编号", "客户分群", "价值分层", "客户终身价值", "策略规则", "运营动作",
                        "触达渠道", "优惠类型", "下次回访日期", "对照组"]
     assert headers == [FXIAOKE_FIELDS[c] for c in ("customer_id", "rfm_segment", "value_tier",
-                                                   "clv", "rule", "action", "channel", "offer",
-                                                   "next_contact_date", "holdout")]
+                                                   "clv", "rule", "action", "contact_channel",
+                                                   "offer", "next_contact_date", "holdout")]
     assert sheet["A2"].value == "007" and sheet["B2"].value == "重要价值客户"
     assert sheet["I2"].is_date and sheet["I2"].value.date().isoformat() == "2024-03-08"
     assert sheet["F3"].value == NO_CONTACT["zh"]
@@ -102,7 +102,7 @@ def test_generic_csv_uses_canonical_names_and_iso_dates(customers, tmp_path):
     manifest = _write(customers, tmp_path)
     rows = _csv_rows(tmp_path / "exports" / "customers.csv")
     assert rows[0] == ["customer_id", "rfm_segment", "value_tier", "clv", "rule", "action",
-                       "channel", "offer", "next_contact_date", "holdout"]
+                       "contact_channel", "offer", "next_contact_date", "holdout"]
     assert rows[1][8] == "2024-03-08" and rows[1][0] == "007"
     assert "unrelated" not in rows[0]
     assert manifest["columns"] == rows[0]
@@ -158,6 +158,17 @@ def test_delta_lists_changed_new_and_removed_only(customers, tmp_path):
         ["gone", "removed", ""]]
     assert delta.loc[0, "rfm_segment"] == "重要价值客户"  # current values
     assert manifest["delta"] == {"new": 1, "changed": 2, "removed": 1}
+
+
+def test_delta_compares_rule_ids_so_a_new_report_language_is_no_change(customers, tmp_path):
+    current = customers.assign(rule_id=["vip", "lapsed", "care", "vip"])
+    previous = current.copy()
+    previous["action"] = ["Dedicated manager", "no contact", "Care", "Dedicated manager"]  # en
+    previous.loc[3, "holdout"] = True  # d: joined the treated group, so their action changed
+    manifest = _write(current, tmp_path, previous=previous)
+    delta = pd.read_csv(tmp_path / "exports" / "delta.csv", dtype=str, keep_default_na=False)
+    assert delta[["customer_id", "changed_columns"]].values.tolist() == [["d", "holdout"]]
+    assert manifest["delta"] == {"new": 0, "changed": 1, "removed": 0}
 
 
 def test_delta_without_previous_lists_everyone_as_new(customers, tmp_path):

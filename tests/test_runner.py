@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors import ConfigError
-from analysis.runner import run_reports
+from analysis.runner import RunResult, _write_index, run_reports
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -40,7 +40,8 @@ def test_run_writes_the_promised_files(demo_run):
                  "50-churn.html", "artifacts/churn.parquet", "artifacts/churn_metrics.json",
                  "30-clusters.html", "artifacts/clusters.parquet",
                  "artifacts/cluster_profiles.csv", "artifacts/cluster_selection.json",
-                 "artifacts/truth.parquet"):
+                 "artifacts/truth.parquet", "60-strategy.html", "artifacts/customers.parquet",
+                 "artifacts/strategy.json", "exports/manifest.json"):
         assert (run_dir / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
     record = json.loads((run_dir / "run.json").read_text())
@@ -80,7 +81,8 @@ def test_summary_artifact_matches_kept_transactions(demo_run):
                                                ("20-segments", "RFM segments"),
                                                ("30-clusters", "number of clusters"),
                                                ("40-clv", "checked on a holdout"),
-                                               ("50-churn", "a cut-off the models never saw")])
+                                               ("50-churn", "a cut-off the models never saw"),
+                                               ("60-strategy", "CRM hand-off files")])
 def test_html_has_no_code_and_no_customer_ids(demo_run, notebook, heading):
     html = (demo_run.run_dir / f"{notebook}.html").read_text(encoding="utf-8")
     ids = pd.read_parquet(demo_run.run_dir / "artifacts" / "segments.parquet")["customer_id"]
@@ -109,6 +111,26 @@ def test_failing_notebook_is_reported_readably(tmp_path):
     executed = json.loads((result.run_dir / "executed" / "10-data-quality.ipynb").read_text())
     assert any(o.get("output_type") == "error" for c in executed["cells"]
                for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize(("language", "heading"), [("en", "CRM export files"),
+                                                    ("zh", "CRM 导入文件")])
+def test_index_lists_the_crm_export_files(tmp_path, language, heading):
+    run_dir = tmp_path / "20260101-000000"
+    (run_dir / "artifacts").mkdir(parents=True)
+    (run_dir / "artifacts" / "customers.parquet").write_bytes(b"")
+    _write_index(RunResult(run_dir=run_dir, status="ok"), run_dir.name, language)
+    assert heading not in (run_dir / "index.html").read_text(encoding="utf-8")  # no exports yet
+    (run_dir / "exports").mkdir()
+    for name in ("zoho-001.csv", "fxiaoke.xlsx", "manifest.json"):
+        (run_dir / "exports" / name).write_text("x", encoding="utf-8")
+    (run_dir / "exports" / "old").mkdir()  # folders are not listed
+    _write_index(RunResult(run_dir=run_dir, status="ok"), run_dir.name, language)
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="(exports/[^"]+)"', index)
+    assert links == ["exports/fxiaoke.xlsx", "exports/manifest.json", "exports/zoho-001.csv"]
+    assert index.index('href="artifacts/customers.parquet"') < index.index(heading) < index.index(
+        links[0])
 
 
 def test_unknown_parameter_stops_before_running(tmp_path):
@@ -277,7 +299,8 @@ def test_churn_artifacts_cover_today_and_record_every_metric(demo_run):
 def test_too_little_data_refuses_clv_and_churn_readably(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("dataset: retail-demo\ndemo_customers: 150\nseed: 3\nlanguage: en\n"
-                      "notebooks: [10-data-quality, 40-clv, 50-churn]\n", encoding="utf-8")
+                      "notebooks: [10-data-quality, 40-clv, 50-churn, 60-strategy]\n",
+                      encoding="utf-8")
     result = run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS,
                          echo=lambda _: None)
     assert result.status == "ok"  # a refusal is an answer, not a failed run
@@ -294,3 +317,74 @@ def test_too_little_data_refuses_clv_and_churn_readably(tmp_path):
     assert churn["error"].startswith("Too little data for a stable churn model")
     assert "evaluation set" in churn["error"]
     assert not (result.run_dir / "artifacts" / "churn.parquet").exists()
+    strategy = result.notebooks[3]  # still published, on the pieces that exist
+    assert strategy["status"] == "ok", strategy["error"]
+    table = pd.read_parquet(result.run_dir / "artifacts" / "customers.parquet")
+    assert "clv" not in table and table["rule"].notna().all()
+
+
+@pytest.mark.slow
+def test_no_html_of_the_run_holds_any_customer_id(demo_run):
+    """Every page a stakeholder can open, not only the notebooks' reports."""
+    artifacts = demo_run.run_dir / "artifacts"
+    ids = set(pd.read_parquet(artifacts / "customers.parquet")["customer_id"].astype(str))
+    ids |= set(pd.read_parquet(artifacts / "transactions.parquet")["customer_id"].astype(str))
+    pages = sorted(demo_run.run_dir.glob("*.html"))
+    assert len(pages) == 7  # the index and six reports
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        leaked = [i for i in ids if i in html]
+        assert not leaked, f"{page.name} shows customer ids {leaked[:5]}"
+
+
+@pytest.mark.slow
+def test_strategy_gives_every_customer_one_action_and_verified_exports(demo_run):
+    from analysis.crm_export import read_manifest, verify_manifest
+
+    artifacts = demo_run.run_dir / "artifacts"
+    table = pd.read_parquet(artifacts / "customers.parquet")
+    segments = pd.read_parquet(artifacts / "segments.parquet")
+    assert table["customer_id"].tolist() == table["customer_id"].drop_duplicates().tolist()
+    assert set(table["customer_id"]) == set(segments["customer_id"])
+    for column in ("rfm_segment", "cluster_name", "clv", "churn_probability", "rule_id", "rule",
+                   "action", "contact_channel", "next_contact_date", "holdout",
+                   "value_at_stake"):
+        assert column in table, column
+    assert table["rule"].notna().all() and table["holdout"].dtype == bool
+    record = json.loads((artifacts / "strategy.json").read_text(encoding="utf-8"))
+    assert record["value_basis"] == "clv_x_no_purchase"
+    exports = demo_run.run_dir / "exports"
+    manifest = read_manifest(exports)
+    assert verify_manifest(exports) == []
+    assert manifest["customers"] == len(table) and manifest["delta"]["new"] == len(table)
+    zoho = pd.read_csv(exports / "zoho-001.csv", dtype=str, keep_default_na=False)
+    held = zoho[zoho["Holdout"] == "true"]
+    assert len(held) == int(table["holdout"].sum()) > 0
+    assert (held["Next Action"] == "no contact").all() and (held["Contact Channel"] == "").all()
+    index = (demo_run.run_dir / "index.html").read_text(encoding="utf-8")
+    assert 'href="exports/manifest.json"' in index and 'href="60-strategy.html"' in index
+
+
+@pytest.mark.slow
+def test_a_second_run_without_models_compares_with_the_first(demo_run):
+    """Runs last: it repoints `latest`. Same data, without clusters, CLV and churn: the
+    missing pieces are stated, the first run is found and the delta lists the customers whose
+    action moved because the model-based rules no longer apply."""
+    out = demo_run.run_dir.parent
+    config = out / "partial.yaml"
+    config.write_text("dataset: retail-demo\ndemo_customers: 600\nseed: 3\nlanguage: en\n"
+                      "run_name: e2e\nnotebooks: [10-data-quality, 20-segments, 60-strategy]\n",
+                      encoding="utf-8")
+    result = run_reports(config, out=out, notebooks_dir=NOTEBOOKS, echo=lambda _: None)
+    assert result.status == "ok", result.error
+    html = (result.run_dir / "60-strategy.html").read_text(encoding="utf-8")
+    assert "40-clv" in html and "50-churn" in html  # named as the missing pieces' source
+    assert demo_run.run_dir.name in html  # the run compared with
+    before = pd.read_parquet(demo_run.run_dir / "artifacts" / "customers.parquet")
+    now = pd.read_parquet(result.run_dir / "artifacts" / "customers.parquet")
+    assert "clv" not in now and "churn_probability" not in now
+    moved = before.set_index("customer_id")["rule_id"] != now.set_index("customer_id")[
+        "rule_id"].reindex(before["customer_id"]).to_numpy()
+    manifest = json.loads((result.run_dir / "exports" / "manifest.json").read_text())
+    assert manifest["delta"]["new"] == 0 and manifest["delta"]["removed"] == 0
+    assert manifest["delta"]["changed"] >= int(moved.sum()) > 0

@@ -45,8 +45,8 @@ __all__ = ["COLUMNS", "ZOHO_FIELDS", "FXIAOKE_FIELDS", "NO_CONTACT", "MAX_CHUNK_
 
 #: Canonical columns exported when present, in file order.
 COLUMNS = ("customer_id", "rfm_segment", "value_tier", "lifecycle_stage", "cluster_name", "clv",
-           "churn_probability", "risk_tier", "rule", "action", "channel", "offer",
-           "next_contact_date", "holdout")
+           "churn_probability", "risk_tier", "rule_id", "rule", "action", "contact_channel",
+           "offer", "owner", "next_contact_date", "holdout")
 #: Columns whose change (with ``action``) puts a customer in the delta; also the Zoho tags.
 SEGMENT_COLUMNS = ("rfm_segment", "value_tier", "lifecycle_stage", "cluster_name", "risk_tier")
 #: Canonical column -> Zoho CRM field label (custom fields to create once in Zoho).
@@ -54,17 +54,18 @@ ZOHO_FIELDS = {
     "customer_id": "Customer ID", "rfm_segment": "RFM Segment", "value_tier": "Value Tier",
     "lifecycle_stage": "Lifecycle Stage", "cluster_name": "Cluster",
     "clv": "Customer Lifetime Value", "churn_probability": "Churn Probability",
-    "risk_tier": "Churn Risk", "rule": "Playbook Rule", "action": "Next Action",
-    "channel": "Contact Channel", "offer": "Offer", "next_contact_date": "Next Contact Date",
+    "risk_tier": "Churn Risk", "rule_id": "Playbook Rule ID", "rule": "Playbook Rule",
+    "action": "Next Action", "contact_channel": "Contact Channel", "offer": "Offer",
+    "owner": "Playbook Owner", "next_contact_date": "Next Contact Date",
     "holdout": "Holdout",
 }
 #: Canonical column -> Fxiaoke (纷享销客) import header.
 FXIAOKE_FIELDS = {
     "customer_id": "客户编号", "rfm_segment": "客户分群", "value_tier": "价值分层",
     "lifecycle_stage": "生命周期阶段", "cluster_name": "聚类群组", "clv": "客户终身价值",
-    "churn_probability": "流失概率", "risk_tier": "流失风险", "rule": "策略规则",
-    "action": "运营动作", "channel": "触达渠道", "offer": "优惠类型",
-    "next_contact_date": "下次回访日期", "holdout": "对照组",
+    "churn_probability": "流失概率", "risk_tier": "流失风险", "rule_id": "策略规则编号",
+    "rule": "策略规则", "action": "运营动作", "contact_channel": "触达渠道",
+    "offer": "优惠类型", "owner": "负责团队", "next_contact_date": "下次回访日期", "holdout": "对照组",
 }
 #: The action written for control-group customers, by language.
 NO_CONTACT = {"zh": "不联系（对照组）", "en": "no contact"}
@@ -103,7 +104,7 @@ def _canonical(table: pd.DataFrame, language: str) -> pd.DataFrame:
         if "action" in out:
             out["action"] = out["action"].astype(object)
             out.loc[held, "action"] = NO_CONTACT[language]
-        for column in ("channel", "offer", "next_contact_date"):
+        for column in ("contact_channel", "offer", "owner", "next_contact_date"):
             if column in out:
                 out.loc[held, column] = None if column != "next_contact_date" else pd.NaT
     for column, digits in (("clv", 2), ("churn_probability", 4)):
@@ -162,7 +163,9 @@ def _delta(current: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame
     after = current.set_index("customer_id")
     shared = after.index.isin(before.index)
     listed = pd.Series("", index=after.index, dtype=object)
-    for column in (*SEGMENT_COLUMNS, "action"):
+    # the rule id and holdout flag name the action in any language; else the action text
+    by_id = "rule_id" in after and "rule_id" in before
+    for column in (*SEGMENT_COLUMNS, *(("rule_id", "holdout") if by_id else ("action",))):
         if column in after and column in before:
             old, new = (_text(x) for x in (before[column].reindex(after.index), after[column]))
             differs = shared & (old != new).to_numpy()
@@ -214,8 +217,10 @@ def write_exports(customers: pd.DataFrame, out_dir, *, previous: pd.DataFrame | 
         removed first, so the folder matches the manifest.
     previous
         The previous run's customer table, for ``delta.csv``. A customer is in the delta when
-        new, removed, or when a segment column (:data:`SEGMENT_COLUMNS`) or the exported action
-        (holdout customers count as :data:`NO_CONTACT`) differs; only columns present in both
+        new, removed, or when a segment column (:data:`SEGMENT_COLUMNS`) or the action differs:
+        the ``rule_id`` or ``holdout`` flag when both tables have ``rule_id`` (so a change of
+        report language is no change), else the exported action text (holdout customers count
+        as :data:`NO_CONTACT`); only columns present in both
         tables are compared. None (first run): every customer is ``new``.
     run_id, today
         Recorded in the manifest.

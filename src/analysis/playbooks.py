@@ -284,8 +284,8 @@ def assign_actions(customers: pd.DataFrame, playbook: Playbook, *, today,
         warnings.warn(f"playbook conditions on columns the customer table lacks never match "
                       f"({listed}).", PlaybookWarning, stacklevel=2)
     out = pd.DataFrame([{
-        "rule_id": r.key, "rule": r.name[language], "action": r.action[language], "channel": r.channel,
-        "offer": r.offer, "cadence_days": r.cadence_days, "owner": r.owner,
+        "rule_id": r.key, "rule": r.name[language], "action": r.action[language],
+        "channel": r.channel, "offer": r.offer, "cadence_days": r.cadence_days, "owner": r.owner,
     } for r in playbook.rules]).iloc[choice].reset_index(drop=True)
     cap = np.full(len(customers), np.nan)
     for number, rule in enumerate(playbook.rules):

@@ -41,6 +41,8 @@ __all__ = [
     "narrate_distributions",
     "save_table",
     "load_table",
+    "load_json",
+    "load_summary",
     "load_cleaned",
     "save_headlines",
     "overview_headlines",
@@ -358,14 +360,31 @@ def load_table(report: Report, name: str, *, optional: bool = False) -> pd.DataF
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
+def load_json(report: Report, name: str, *, optional: bool = False) -> dict | None:
+    """Read a JSON artifact another notebook wrote (``optional``: None when it is missing)."""
+    path = report.artifacts / name
+    if not path.is_file():
+        if optional:
+            return None
+        raise FenqunError(f"{path} is missing: run the notebook that writes {name} first.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_summary(report: Report) -> pd.DataFrame:
+    """The per-customer summary of ``10-data-quality``, ``attrs["observation_end"]`` a
+    Timestamp."""
+    summary = load_table(report, "customer_summary.parquet")
+    if "observation_end" in summary.attrs:
+        summary.attrs["observation_end"] = pd.Timestamp(summary.attrs["observation_end"])
+    return summary
+
+
 def load_cleaned(report: Report) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """The data-quality notebook's hand-off: summary, kept transactions, customers (or None).
 
     The summary's ``attrs`` come back with ``observation_end`` as a Timestamp.
     """
-    summary = load_table(report, "customer_summary.parquet")
-    if "observation_end" in summary.attrs:
-        summary.attrs["observation_end"] = pd.Timestamp(summary.attrs["observation_end"])
+    summary = load_summary(report)
     transactions = load_table(report, "transactions.parquet")
     has_customers = (report.artifacts / "customer_master.parquet").is_file()
     customers = load_table(report, "customer_master.parquet") if has_customers else None

@@ -6,6 +6,7 @@ A run writes ``<out>/<run-id>/``::
     <notebook>.html       one report per notebook, no code
     executed/             the executed notebooks (they keep any error)
     artifacts/            files written by library functions (ledger.csv, ...)
+    exports/              CRM hand-off files, when 60-strategy wrote them (listed in the index)
     run.json              status, per-notebook status and seconds, parameters, data
                           fingerprint, package versions, git commit
 
@@ -261,6 +262,11 @@ def _write_run_json(result: RunResult, config: RunConfig, run_id: str, started: 
         json.dumps(record, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
 
+def _files(folder: Path) -> list[str]:
+    """Names of the files in ``folder``, sorted; empty when it does not exist."""
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
 def _write_index(result: RunResult, run_id: str, language: str) -> None:
     import jinja2
 
@@ -268,14 +274,15 @@ def _write_index(result: RunResult, run_id: str, language: str) -> None:
     headlines = _read_json(result.run_dir / "artifacts" / "headlines.json")
     template = jinja2.Environment(autoescape=True).from_string(
         resources.files("analysis").joinpath("index.html.j2").read_text(encoding="utf-8"))
-    artifacts = sorted(p.name for p in (result.run_dir / "artifacts").iterdir() if p.is_file())
+    artifacts = _files(result.run_dir / "artifacts")
+    exports = _files(result.run_dir / "exports")
     data = _read_json(result.run_dir / "artifacts" / "data.json")
     described = labels.mapping("datasets")
     description = described.get(data.get("name"), data.get("description")) or (
         Path(data["source"]).name if data.get("source") else "")
     html = template.render(
         run_id=run_id, result=result, labels=labels, language=language, headlines=headlines,
-        artifacts=artifacts, description=description,
+        artifacts=artifacts, exports=exports, description=description,
         generated=datetime.now().strftime("%Y-%m-%d %H:%M"))
     (result.run_dir / "index.html").write_text(html, encoding="utf-8")
 
