@@ -161,9 +161,12 @@ def test_delta_lists_changed_new_and_removed_only(customers, tmp_path):
 
 
 def test_delta_compares_rule_ids_so_a_new_report_language_is_no_change(customers, tmp_path):
-    current = customers.assign(rule_id=["vip", "lapsed", "care", "vip"])
+    current = customers.assign(rule_id=["vip", "lapsed", "care", "vip"], cluster=[0, 1, 1, 0],
+                               cluster_name=["高价值高频", "低价值", "低价值", "高价值高频"])
     previous = current.copy()
     previous["action"] = ["Dedicated manager", "no contact", "Care", "Dedicated manager"]  # en
+    previous["cluster_name"] = ["High-value frequent", "Low value", "Low value",
+                                "High-value frequent"]
     previous.loc[3, "holdout"] = True  # d: joined the treated group, so their action changed
     manifest = _write(current, tmp_path, previous=previous)
     delta = pd.read_csv(tmp_path / "exports" / "delta.csv", dtype=str, keep_default_na=False)

@@ -48,28 +48,34 @@ def table() -> pd.DataFrame:
     return customers([("CUST-0001", "vip", "champions", "vip")])
 
 
-def test_newest_run_on_the_same_data_is_chosen(tmp_path, table):
-    make_run(tmp_path, "20260101-old", table=table, mtime=1_000)
-    newest = make_run(tmp_path, "20260102-new", table=table, mtime=3_000)
-    make_run(tmp_path, "20260103-other-data", table=table, mtime=5_000,
+def test_latest_earlier_run_on_the_same_data_is_chosen(tmp_path, table):
+    make_run(tmp_path, "20260101-000000-old", table=table, mtime=9_000)
+    newest = make_run(tmp_path, "20260102-000000-new", table=table, mtime=3_000)
+    make_run(tmp_path, "20260103-000000-other-data", table=table,
              data={"name": "cdnow", "source": "cdnow.csv"})
-    make_run(tmp_path, "20260104-no-strategy", mtime=6_000)  # no customers.parquet
-    make_run(tmp_path, "20260105-master-only", mtime=7_000,  # an older run's customer master
+    make_run(tmp_path, "20260103-000001-other-size", table=table,
+             data={**DATA, "parameters": {"demo_customers": 600}})
+    make_run(tmp_path, "20260104-000000-no-strategy")  # no customers.parquet
+    make_run(tmp_path, "20260105-000000-master-only",  # an older run's customer master
              table=pd.DataFrame({"customer_id": ["CUST-0001"], "region": ["north"]}))
-    (tmp_path / "latest").symlink_to("20260103-other-data", target_is_directory=True)
-    current = make_run(tmp_path, "20260106-now", table=table, mtime=9_000)
+    make_run(tmp_path, "interactive", table=table)  # an analyst's scratch run: not chosen
+    (tmp_path / "latest").symlink_to("20260103-000000-other-data", target_is_directory=True)
+    current = make_run(tmp_path, "20260106-000000-now", table=table)
+    make_run(tmp_path, "20260107-000000-later", table=table)  # after this run: not chosen
+    # by the run id's time, not the file time (copying a folder changes file times)
     assert find_previous_run(current) == newest.resolve()
+    assert find_previous_run(tmp_path / "interactive") == (tmp_path / "20260107-000000-later")
 
 
 def test_same_name_other_source_is_skipped(tmp_path, table):
-    make_run(tmp_path, "a", table=table, data={**DATA, "source": "other.csv"})
-    current = make_run(tmp_path, "b")
+    make_run(tmp_path, "20260101-000000", table=table, data={**DATA, "source": "other.csv"})
+    current = make_run(tmp_path, "20260102-000000")
     assert find_previous_run(current) is None
 
 
 def test_without_data_record_any_run_counts(tmp_path, table):
-    other = make_run(tmp_path, "a", table=table, data={"name": "x", "source": "y"})
-    current = make_run(tmp_path, "b", data=None)
+    other = make_run(tmp_path, "20260101-000000", table=table, data={"name": "x", "source": "y"})
+    current = make_run(tmp_path, "20260102-000000", data=None)
     assert find_previous_run(current) == other.resolve()
 
 

@@ -114,3 +114,35 @@ def test_contact_start_defaults_to_the_day_after_the_data():
     assert contact_start("2025-02-03", "2024-12-31") == pd.Timestamp("2025-02-03")
     with pytest.raises(ConfigError, match="contact_start must be a date"):
         contact_start("next monday", "2024-12-31")
+
+
+def test_per_rule_settings_take_ids_or_names_in_either_language(customers):
+    rates = {"vip": 0.5, "低价值流失风险客户": 0.1, "Lapsed": 0.2, "sms": 0.05}  # not all exist
+    with pytest.raises(ConfigError, match="response_rates: unknown key"):
+        _plan(customers, response_rates=rates)
+    rates = {"vip": 0.5, "高价值流失风险客户": 0.1, "Lapsed": 0.2, "sms": 0.05}
+    en = _plan(customers, response_rates=rates).allocation.set_index("rule")
+    zh = _plan(customers, response_rates=rates, language="zh").allocation.set_index("rule")
+    assert en.loc["VIP", "response_rate"] == zh.loc["高价值客户", "response_rate"] == 0.5
+    assert en.loc["VIP at risk", "response_rate"] == 0.1 and en.loc["Lapsed",
+                                                                   "response_rate"] == 0.2
+    # a rule nobody matches this run is no error: next month it may have customers
+    no_vips = customers[customers["value_tier"] != "vip"]
+    shares = {"vip": 0.2, "VIP at risk": 0.2, "*": 0.1}
+    plan = _plan(no_vips, holdout_share=shares, response_rates={"VIP": 0.4})
+    assert "vip" not in plan.holdout["groups"]
+    with pytest.raises(ConfigError, match="holdout_share: unknown key 'VIPs'"):
+        _plan(customers, holdout_share={"VIPs": 0.2, "*": 0.1})
+    with pytest.raises(ConfigError, match="holdout_share: share: no share for"):
+        _plan(customers, holdout_share={"vip": 0.2})
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"holdout_share": 1.0}, "holdout_share must be a share in"),
+    ({"holdout_minimum": -1}, "holdout_minimum must be a whole number"),
+    ({"random_state": 1.5}, "seed must be a whole number or text"),
+    ({"response_rates": [0.1]}, "response_rates must be a mapping"),
+])
+def test_bad_settings_name_the_notebook_parameter(customers, options, message):
+    with pytest.raises(ConfigError, match=message):
+        _plan(customers, **options)

@@ -10,6 +10,7 @@ from plot_helpers import StrictLabels, cjk_font, figure_texts  # noqa: F401  (cj
 from strategy_helpers import ID_PREFIX, allocation, holdout, plan_table, rules
 
 from analysis import strategy_report as sr
+from analysis.errors import ConfigError
 from analysis.report import Report
 
 CLV_RECORD = {"horizon_months": 12,
@@ -194,3 +195,13 @@ def test_charts_are_emitted_and_closed(emitted, tmp_path):
     sr.show_charts(report("zh", tmp_path), sr.strategy_table(plan_table(), allocation()))
     assert len(emitted) == 1 and isinstance(emitted[0], Figure)
     assert not plt.get_fignums()
+
+
+def test_too_few_customers_to_chart_is_said_not_crashed(emitted, tmp_path):
+    table = plan_table().head(6)
+    small = sr.strategy_table(table, allocation(), min_group=10)
+    assert small.attrs["suppressed"] and len(small) == 1
+    sr.show_charts(report("en", tmp_path), small)
+    assert "Too few customers to chart" in text_of(emitted[-1])
+    with pytest.raises(ConfigError, match="min_group_customers must be a whole number"):
+        sr.strategy_table(table, allocation(), min_group=0)

@@ -3,7 +3,7 @@ playbook rules and segments, and how the headline numbers drifted, in plain lang
 
 Text comes from ``labels.yaml`` (group ``changes``). Everything shown is an aggregate of a
 :class:`analysis.run_history.RunComparison`; a count of fewer than ``min_group`` customers
-(default :data:`analysis.churn_report.MIN_GROUP_CUSTOMERS`) is never shown as a number: it is
+(default :data:`analysis.strategy_summary.MIN_GROUP_CUSTOMERS`) is never shown as a number: it is
 merged into an "other" row, written as "< 10", or left blank in the chart.
 """
 
@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import change_plots
-from analysis.churn_report import MIN_GROUP_CUSTOMERS
 from analysis.labels import Labels
 from analysis.report import Report, emit, left_align, markdown
 from analysis.run_history import RunComparison
+from analysis.strategy_summary import MIN_GROUP_CUSTOMERS
 
 __all__ = ["show_changes", "show_no_previous", "show_rule_moves", "show_segment_changes",
            "show_headline_drift", "rule_name"]

@@ -45,7 +45,8 @@ __all__ = ["COLUMNS", "ZOHO_FIELDS", "FXIAOKE_FIELDS", "NO_CONTACT", "MAX_CHUNK_
            "write_exports", "read_manifest", "verify_manifest"]
 
 #: Canonical columns exported when present, in file order.
-COLUMNS = ("customer_id", "rfm_segment", "value_tier", "lifecycle_stage", "cluster_name", "clv",
+COLUMNS = ("customer_id", "rfm_segment", "value_tier", "lifecycle_stage", "cluster", "cluster_name",
+           "clv",
            "churn_probability", "risk_tier", "rule_id", "rule", "action", "contact_channel",
            "offer", "owner", "next_contact_date", "holdout")
 #: Columns whose change (with ``action``) puts a customer in the delta; also the Zoho tags.
@@ -53,7 +54,7 @@ SEGMENT_COLUMNS = ("rfm_segment", "value_tier", "lifecycle_stage", "cluster_name
 #: Canonical column -> Zoho CRM field label (custom fields to create once in Zoho).
 ZOHO_FIELDS = {
     "customer_id": "Customer ID", "rfm_segment": "RFM Segment", "value_tier": "Value Tier",
-    "lifecycle_stage": "Lifecycle Stage", "cluster_name": "Cluster",
+    "lifecycle_stage": "Lifecycle Stage", "cluster": "Cluster Number", "cluster_name": "Cluster",
     "clv": "Customer Lifetime Value", "churn_probability": "Churn Probability",
     "risk_tier": "Churn Risk", "rule_id": "Playbook Rule ID", "rule": "Playbook Rule",
     "action": "Next Action", "contact_channel": "Contact Channel", "offer": "Offer",
@@ -63,10 +64,12 @@ ZOHO_FIELDS = {
 #: Canonical column -> Fxiaoke (纷享销客) import header.
 FXIAOKE_FIELDS = {
     "customer_id": "客户编号", "rfm_segment": "客户分群", "value_tier": "价值分层",
-    "lifecycle_stage": "生命周期阶段", "cluster_name": "聚类群组", "clv": "客户终身价值",
+    "lifecycle_stage": "生命周期阶段", "cluster": "聚类编号", "cluster_name": "聚类群组",
+    "clv": "客户终身价值",
     "churn_probability": "流失概率", "risk_tier": "流失风险", "rule_id": "策略规则编号",
     "rule": "策略规则", "action": "运营动作", "contact_channel": "触达渠道",
-    "offer": "优惠类型", "owner": "负责团队", "next_contact_date": "下次回访日期", "holdout": "对照组",
+    "offer": "优惠类型", "owner": "负责团队", "next_contact_date": "下次回访日期",
+    "holdout": "对照组",
 }
 #: The action written for control-group customers, by language.
 NO_CONTACT = {"zh": "不联系（对照组）", "en": "no contact"}
@@ -165,9 +168,15 @@ def _delta(current: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame
     after = current.set_index("customer_id")
     shared = after.index.isin(before.index)
     listed = pd.Series("", index=after.index, dtype=object)
-    # the rule id and holdout flag name the action in any language; else the action text
-    by_id = "rule_id" in after and "rule_id" in before
-    for column in (*SEGMENT_COLUMNS, *(("rule_id", "holdout") if by_id else ("action",))):
+    # compare what means the same in any report language: the rule id and holdout flag (else
+    # the action text) and the cluster number (else its name, which is in the report language)
+    def both(column: str) -> bool:
+        return column in after and column in before
+
+    segments = [("cluster" if c == "cluster_name" and both("cluster") else c)
+                for c in SEGMENT_COLUMNS]
+    actions = ("rule_id", "holdout") if both("rule_id") else ("action",)
+    for column in (*segments, *actions):
         if column in after and column in before:
             old, new = (_text(x) for x in (before[column].reindex(after.index), after[column]))
             differs = shared & (old != new).to_numpy()

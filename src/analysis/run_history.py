@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from numbers import Number
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = ["SCHEMES", "PreviousRun", "RunComparison", "find_previous_run", "load
 #: Segment schemes whose sizes and changes are compared.
 SCHEMES = ("rfm_segment", "value_tier", "lifecycle_stage")
 _CUSTOMERS = Path("artifacts") / "customers.parquet"
+_RUN_ID = re.compile(r"\d{8}-\d{6}")
 _MISSING = "\x00missing"  # stands for a missing value, so that missing == missing
 _RECENT_SHOWN = 5  # run ids an error message lists
 
@@ -59,7 +61,14 @@ def _same_data(record: dict, folder: Path) -> bool:
     if not record:
         return True
     other = _read_json(folder / "artifacts" / "data.json")
-    return all(other.get(k) == record.get(k) for k in ("name", "source"))
+    # the generator's or reader's parameters too: 600 demo customers are not the 5,000 ones
+    return all(other.get(k) == record.get(k) for k in ("name", "source", "parameters"))
+
+
+def _stamp(name: str) -> str | None:
+    """The ``YYYYMMDD-HHMMSS`` start of a run id the runner made, else None."""
+    match = _RUN_ID.match(name)
+    return match.group(0) if match else None
 
 
 def _explicit(run_dir: Path, explicit: str) -> Path:
@@ -98,8 +107,10 @@ def find_previous_run(run_dir, *, explicit: str = "") -> Path | None:
         With ``explicit``: that folder. Otherwise, among the sibling folders (symlinks resolved;
         ``latest`` and ``run_dir`` itself skipped) with a customer-360
         ``artifacts/customers.parquet`` (``customer_id`` and ``rule_id`` columns) and, when
-        ``run_dir`` has ``artifacts/data.json``, the same data ``name`` and ``source``: the one
-        whose ``customers.parquet`` was written last. None when there is none.
+        ``run_dir`` has ``artifacts/data.json``, the same data ``name``, ``source`` and
+        ``parameters``: the latest run the runner made (folder name ``YYYYMMDD-HHMMSS...``)
+        before ``run_dir`` (any such run when ``run_dir`` is not one, e.g. ``interactive``).
+        None when there is none.
 
     Raises
     ------
@@ -117,16 +128,19 @@ def find_previous_run(run_dir, *, explicit: str = "") -> Path | None:
     if not run_dir.parent.is_dir():
         return None
     record = _read_json(run_dir / "artifacts" / "data.json")
-    found: dict[Path, float] = {}
+    now = _stamp(run_dir.name)
+    found: list[Path] = []
     for entry in run_dir.parent.iterdir():
-        if entry.name == "latest" or not entry.is_dir():
-            continue
         folder = entry.resolve()
-        if folder == run_dir or folder in found:
+        stamp = _stamp(folder.name)
+        # runs the runner made, started before this one (the interactive scratch folder and
+        # later runs only when named): file times change when folders are copied, names do not
+        if entry.name == "latest" or not folder.is_dir() or stamp is None or folder == run_dir \
+                or folder in found or (now is not None and folder.name >= run_dir.name):
             continue
         if _is_customer_360(folder) and _same_data(record, folder):
-            found[folder] = (folder / _CUSTOMERS).stat().st_mtime
-    return max(found, key=lambda f: (found[f], f.name)) if found else None
+            found.append(folder)
+    return max(found, key=lambda f: f.name) if found else None
 
 
 @dataclass

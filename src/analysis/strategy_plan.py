@@ -14,14 +14,16 @@ exports and the next run's comparison start from.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
+from numbers import Real
 
 import pandas as pd
 
 from analysis.errors import ConfigError
 from analysis.holdouts import assign_holdouts
-from analysis.playbooks import Playbook, PlaybookWarning, assign_actions, rule_report
+from analysis.playbooks import CHANNELS, Playbook, PlaybookWarning, assign_actions, rule_report
 from analysis.strategy import allocate_budget, value_at_stake
 
 __all__ = ["ACTION_COLUMNS", "DEFAULT_BUDGET_SHARE", "StrategyPlan", "contact_start",
@@ -74,6 +76,33 @@ class StrategyPlan:
     today: pd.Timestamp
     rule_names: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _per_rule(setting: dict, playbook: Playbook, present: set, *, parameter: str,
+              other_keys, to) -> dict:
+    """``setting`` with rule keys (a rule id, or its name in either language) turned into
+    ``to(rule)``; keys in ``other_keys`` kept; rules nobody matched this run dropped."""
+    if not isinstance(setting, dict):
+        raise ConfigError(f"{parameter} must be a mapping, not {setting!r}.")
+    rules = {key: rule for rule in playbook.rules
+             for key in (rule.key, rule.name["zh"], rule.name["en"])}
+    out = {}
+    for key, value in setting.items():
+        if key in other_keys:
+            out[key] = value
+        elif key in rules:
+            if rules[key].key in present:
+                out[to(rules[key])] = value
+        else:
+            raise ConfigError(
+                f"{parameter}: unknown key {key!r}; use a rule id "
+                f"({', '.join(r.key for r in playbook.rules)}), a rule name"
+                + (f" or one of {', '.join(other_keys)}." if other_keys else "."))
+    return out
 
 
 def contact_start(given: str, observation_end) -> pd.Timestamp:
@@ -142,7 +171,10 @@ def plan_strategy(customers: pd.DataFrame, playbook: Playbook, *, today, languag
         As in :func:`analysis.strategy.allocate_budget`.
     holdout_share, holdout_minimum, random_state
         As ``share``, ``minimum`` and ``random_state`` of
-        :func:`analysis.holdouts.assign_holdouts`; a share dict is keyed by ``rule_id``.
+        :func:`analysis.holdouts.assign_holdouts`. Per-rule keys of ``holdout_share`` and
+        ``response_rates`` are rule ids or rule names in either language (so a setting does not
+        depend on the report language); a rule nobody matches this run is skipped, a key that
+        is no rule (nor ``"*"``, resp. a channel) is an error.
 
     Returns
     -------
@@ -154,10 +186,17 @@ def plan_strategy(customers: pd.DataFrame, playbook: Playbook, *, today, languag
         From the steps (bad budget, response rates, holdout shares; missing ``customer_id`` or
         repeated customers).
     """
-    if total_budget is not None and not (isinstance(total_budget, int | float)
-                                         and not isinstance(total_budget, bool)
-                                         and total_budget >= 0):
+    if total_budget is not None and not (_is_number(total_budget) and total_budget >= 0):
         raise ConfigError(f"total_budget must be a number >= 0, not {total_budget!r}.")
+    if not (isinstance(holdout_minimum, int) and not isinstance(holdout_minimum, bool)
+            and holdout_minimum >= 0):
+        raise ConfigError("holdout_minimum must be a whole number of customers >= 0, not "
+                          f"{holdout_minimum!r}.")
+    if not (isinstance(random_state, int | str) and not isinstance(random_state, bool)):
+        raise ConfigError(f"seed must be a whole number or text, not {random_state!r}.")
+    if not isinstance(holdout_share, dict) and not (_is_number(holdout_share)
+                                                    and 0 <= holdout_share < 1):
+        raise ConfigError(f"holdout_share must be a share in [0, 1), not {holdout_share!r}.")
     today = pd.Timestamp(today).normalize()
     with warnings.catch_warnings():  # the rule report lists the columns the table lacks
         warnings.simplefilter("ignore", PlaybookWarning)
@@ -165,11 +204,20 @@ def plan_strategy(customers: pd.DataFrame, playbook: Playbook, *, today, languag
     value = value_at_stake(customers)
     actions["value_at_stake"] = value["value_at_stake"].to_numpy()
     actions.attrs["basis"] = value.attrs["basis"]  # named in the allocation's assumptions
-    actions = assign_holdouts(actions, share=holdout_share, random_state=random_state,
-                              by="rule_id", minimum=holdout_minimum)
+    present = set(actions["rule_id"])
+    if isinstance(holdout_share, dict):
+        holdout_share = _per_rule(holdout_share, playbook, present, parameter="holdout_share",
+                                  other_keys=("*",), to=lambda rule: rule.key)
+    try:
+        actions = assign_holdouts(actions, share=holdout_share, random_state=random_state,
+                                  by="rule_id", minimum=holdout_minimum)
+    except ConfigError as exc:
+        raise ConfigError(f"holdout_share: {exc}") from exc
+    rates = _per_rule(response_rates or {}, playbook, present, parameter="response_rates",
+                      other_keys=CHANNELS, to=lambda rule: rule.name[language])
     given = bool(total_budget)
     budget = float(total_budget) if given else default_budget(actions)
-    allocation = allocate_budget(actions, total_budget=budget, response_rates=response_rates,
+    allocation = allocate_budget(actions, total_budget=budget, response_rates=rates,
                                  min_return_per_cost=min_return_per_cost)
     added = actions.rename(columns={"channel": "contact_channel"})[list(ACTION_COLUMNS)]
     table = customers.drop(columns=[c for c in ACTION_COLUMNS if c in customers])

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import strategy_plots
-from analysis.playbooks import CHANNELS, OFFERS
+from analysis.playbooks import CHANNELS
 from analysis.report import Report, emit, left_align, markdown
 from analysis.strategy_plan import DEFAULT_BUDGET_SHARE
 from analysis.strategy_summary import (
@@ -356,7 +356,12 @@ def show_links(report: Report, run_dir, notebooks: list[str]):
 
 
 def show_charts(report: Report, strategy: pd.DataFrame) -> None:
-    """Draw the budget and value-at-stake charts side by side (emitted, then closed)."""
+    """Draw the budget and value-at-stake charts side by side (emitted, then closed); with
+    only a suppressed group (fewer customers than the threshold) say so instead."""
+    hidden = strategy["other"].astype(bool) & bool(strategy.attrs.get("suppressed", False))
+    if hidden.all():
+        emit(markdown(report.labels("strategy", "no_charts")))
+        return
     rows = len(strategy)
     fig, axes = plt.subplots(1, 2, figsize=(14, max(3.5, 0.45 * rows + 1.5)),
                              layout="constrained")

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.errors import require_columns
+from analysis.errors import ConfigError, require_columns
 
 __all__ = ["MIN_GROUP_CUSTOMERS", "MONEY_COLUMNS", "OTHER_GROUPS", "NOTEBOOKS", "headline_numbers",
            "strategy_table", "strategy_record"]
@@ -92,9 +92,11 @@ def headline_numbers(table: pd.DataFrame, *, clv_record: dict | None = None,
     if has("clv"):
         record = clv_record or {}
         interval = record.get("interval") or {}
+        low, high = _number(interval.get("total_low")), _number(interval.get("total_high"))
+        if low is not None and high is not None and not low <= total("clv") <= high:
+            low = high = None  # the record is of other customers (e.g. a subset): no interval
         numbers["predicted_value"] = {
-            "total": total("clv"), "low": _number(interval.get("total_low")),
-            "high": _number(interval.get("total_high")),
+            "total": total("clv"), "low": low, "high": high,
             "confidence": _number(interval.get("confidence")),
             "horizon_months": record.get("horizon_months")}
     attrs = allocation.attrs if allocation is not None else {}
@@ -146,6 +148,9 @@ def strategy_table(table: pd.DataFrame, allocation: pd.DataFrame, *,
     >>> strategy["rule"].tolist()[:2]  # doctest: +SKIP
     ['Everyone else', 'Low-frequency big spenders']
     """
+    if isinstance(min_group, bool) or not isinstance(min_group, int) or min_group < 1:
+        raise ConfigError("min_group_customers must be a whole number of customers >= 1, not "
+                          f"{min_group!r}.")
     require_columns(table, ["rule_id", "rule", "action", "contact_channel", "offer",
                             "cadence_days", "owner"], source="plan table",
                     hint="pass StrategyPlan.table (analysis.strategy_plan.plan_strategy).")
