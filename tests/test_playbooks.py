@@ -125,6 +125,16 @@ def test_rule_report_counts_shadowing_unreachable_and_overlaps():
     assert report["assigned"].sum() == len(table)
 
 
+def test_rule_report_names_a_spend_cap_basis_the_table_lacks():
+    book = _book(_rule("capped", {"x": 1}, spend_cap={"basis": "margin", "share": 0.1}),
+                 _rule("rest", spend_cap={"basis": "clv", "share": 0.1}))
+    table = pd.DataFrame({"customer_id": [1, 2], "x": [1, 2], "clv": [5.0, 6.0]})
+    report = rule_report(table, book, language="en").set_index("rule")
+    assert report["missing_cap_column"].tolist() == ["margin", ""]
+    out = assign_actions(table, book, today=TODAY, language="en")
+    assert np.isnan(out.loc[0, "spend_cap"]) and out.loc[1, "spend_cap"] == pytest.approx(0.6)
+
+
 def test_spend_cap_is_share_of_basis():
     book = _book(_rule("clv", {"g": "c"}, spend_cap={"basis": "clv", "share": 0.1}),
                  _rule("margin", {"g": "m"}, spend_cap={"basis": "margin", "share": 0.5}),

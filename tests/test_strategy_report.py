@@ -205,3 +205,12 @@ def test_too_few_customers_to_chart_is_said_not_crashed(emitted, tmp_path):
     assert "Too few customers to chart" in text_of(emitted[-1])
     with pytest.raises(ConfigError, match="min_group_customers must be a whole number"):
         sr.strategy_table(table, allocation(), min_group=0)
+
+
+def test_rule_check_says_which_rules_have_no_cap_column(emitted, tmp_path):
+    frame = rules().assign(missing_cap_column="")
+    frame.loc[frame.index[:2], "missing_cap_column"] = "clv"
+    sr.show_rule_check(report("en", tmp_path), frame)
+    said = text_of(emitted[0])
+    assert "are a share of clv, which this run lacks" in said
+    assert ", ".join(frame["rule"].iloc[:2]) in said

@@ -316,7 +316,9 @@ def rule_report(customers: pd.DataFrame, playbook: Playbook, *,
         One row per rule in priority order: ``rule``, ``matched`` (customers whose conditions
         hold), ``assigned`` (customers who get this rule: first match), ``shadowed`` (matched
         but taken by an earlier rule), ``missing_columns`` (comma-separated columns the table
-        lacks; empty when none), ``unreachable`` (``assigned == 0``), ``overlaps`` (other rules,
+        lacks; empty when none), ``missing_cap_column`` (the spend cap's basis column when
+        the table lacks it, so the rule's customers have no cap and get no budget; else
+        empty), ``unreachable`` (``assigned == 0``), ``overlaps`` (other rules,
         the catch-all left out, that match at least one of the same customers).
     """
     _check_inputs(customers, language)
@@ -329,8 +331,10 @@ def rule_report(customers: pd.DataFrame, playbook: Playbook, *,
         taken |= hit
         others = [r.name[language] for k, r in enumerate(playbook.rules)
                   if k not in (number, last) and number != last and (hits[k] & hit).any()]
+        basis = None if rule.spend_cap is None else rule.spend_cap["basis"]
         rows.append({"rule": rule.name[language], "matched": int(hit.sum()),
                      "assigned": int(assigned.sum()), "shadowed": int((hit & ~assigned).sum()),
                      "missing_columns": ", ".join(missing[number]),
+                     "missing_cap_column": basis if basis and basis not in customers else "",
                      "unreachable": not assigned.any(), "overlaps": ", ".join(others)})
     return pd.DataFrame(rows)

@@ -243,6 +243,11 @@ def show_rule_check(report: Report, rules: pd.DataFrame, *,
     for row in rules[rules["missing_columns"].astype(bool)].itertuples():
         parts.append(labels("strategy", "rules_missing", rule=row.rule,
                             columns=row.missing_columns))
+    if "missing_cap_column" in rules:
+        uncapped = rules[rules["missing_cap_column"].astype(bool)]
+        for column, group in uncapped.groupby("missing_cap_column", sort=False):
+            parts.append(labels("strategy", "rules_no_cap", column=column,
+                                rules=sep.join(group["rule"])))
     names = rules["rule"].tolist()
     overlaps = []
     for i, row in enumerate(rules.itertuples()):
