@@ -119,3 +119,26 @@ def test_cluster_benchmark_harness(tmp_path):
     assert -1 <= agreement["ari_vs_reference"] <= 1 and agreement["unmatched"] == 0
     assert not list((tmp_path / "cache").glob("clusters-bench-*"))  # the hand-off is gone
     assert "ratio ours (select_k + fit) / reference" in format_report(report)
+
+
+def test_evaluation_benchmark_harness(tmp_path):
+    from analysis.bench_evaluation import format_report, run_evaluation_benchmark
+
+    out = tmp_path / "evaluation.json"
+    report = run_evaluation_benchmark(2_000, seed=1, out=out, cache_dir=tmp_path / "cache",
+                                      n_snapshots=6)
+    saved = json.loads(out.read_text())
+    assert saved["customers"] == report["customers"] > 1_500
+    assert len(saved["snapshots"]) == 6 and saved["snapshots"][-1] == "2024-12-31"
+    assert set(saved["methods"]) == {"snapshots", "migration", "pandas_snapshots",
+                                     "pandas_migration"}
+    for method in saved["methods"].values():
+        assert method["seconds"] > 0 and len(method["runs"]) == 1
+    detail = saved["detail"]
+    assert sum(detail["snapshots"]["lifecycle_last"].values()) == saved["customers"]
+    assert detail["pandas_migration"]["pairs"] == 5
+    assert set(detail["migration"]) == {"rfm_segment", "value_tier", "lifecycle_stage",
+                                        "matrix_cell"}
+    assert all(0 <= s["stability_last"] <= 1 for s in detail["migration"].values())
+    assert saved["ratios"]["total"] > 0
+    assert "ratio ours / pandas" in format_report(report)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.demo import DemoData, generate_retail_demo
+from analysis.demo import DemoData, generate_retail_demo, plant_campaign
 from analysis.errors import ConfigError
 
 TRANSACTION_COLUMNS = [
@@ -315,3 +315,134 @@ def test_lifetimes_bgnbd_recovers_the_planted_parameters():
     assert fitted["alpha"] == pytest.approx(planted["alpha"], rel=0.1)
     mean_p = fitted["a"] / (fitted["a"] + fitted["b"])
     assert mean_p == pytest.approx(planted["a"] / (planted["a"] + planted["b"]), rel=0.15)
+
+
+# --- planted campaign -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planted(messy) -> DemoData:
+    return plant_campaign(messy, uplift=0.3, seed=2)
+
+
+def test_the_generator_emits_no_campaign_by_default(messy):
+    assert messy.campaigns is None and "campaign" not in messy.parameters
+
+
+def test_campaign_log_splits_the_customers_alive_on_the_campaign_day(messy, planted):
+    log, campaign = planted.campaigns, planted.parameters["campaign"]
+    day = pd.Timestamp(campaign["campaign_day"])
+    assert day + pd.Timedelta(days=90 + 14) == end_of_window(messy)  # default: window + margin
+    assert list(log.columns) == ["customer_id", "campaign", "group", "contact_date", "channel",
+                                 "offer"]
+    assert not log["customer_id"].duplicated().any() and (log["contact_date"] == day).all()
+    truth = messy.truth.set_index("customer_id").loc[log["customer_id"]]
+    assert (truth["birth"] < day).all()
+    assert (truth["dropout"].isna() | (truth["dropout"] >= day)).all()
+    dead = messy.truth[messy.truth["dropout"] < day]
+    assert not dead["customer_id"].isin(log["customer_id"]).any() and len(dead)
+    holdout = (log["group"] == "holdout").sum()
+    assert holdout == round(0.2 * len(log)) == campaign["holdout"]
+    assert campaign["treated"] == len(log) - holdout
+
+
+def test_extra_orders_are_treated_customers_lines_in_the_window(messy, planted):
+    campaign = planted.parameters["campaign"]
+    day = pd.Timestamp(campaign["campaign_day"])
+    tx = planted.transactions
+    assert len(tx) == len(messy.transactions) + campaign["extra_lines"]
+    assert planted.parameters["n_lines"] == len(tx)
+    assert tx["timestamp"].is_monotonic_increasing
+    assert list(tx.columns) == TRANSACTION_COLUMNS
+    assert (tx.dtypes == messy.transactions.dtypes).all()
+    new = tx[~tx["invoice_id"].isin(messy.transactions["invoice_id"])]
+    assert len(new) == campaign["extra_lines"]
+    assert new["invoice_id"].nunique() == campaign["extra_orders"] == new["customer_id"].nunique()
+    assert new["timestamp"].between(day, day + pd.Timedelta(days=90)).all()
+    assert new["timestamp"].dt.hour.between(9, 20).all()
+    treated = planted.campaigns.loc[planted.campaigns["group"] == "treated", "customer_id"]
+    assert new["customer_id"].isin(treated).all()
+    assert campaign["extra_orders"] == pytest.approx(0.3 * campaign["treated"], rel=0.15)
+    joined = new.merge(messy.customers, on="customer_id", suffixes=("", "_customer"))
+    assert (joined["store_id"] == joined["store_id_customer"]).all()
+    assert (new["quantity"] > 0).all() and (new["unit_price"] > 0).all()
+    pd.testing.assert_frame_equal(planted.truth, messy.truth)  # truth is the BG/NBD process
+
+
+def test_planted_effect_is_recorded_and_json_ready(planted):
+    campaign = planted.parameters["campaign"]
+    assert campaign["expected_rate_uplift"] == pytest.approx(
+        0.3 * (1 - campaign["natural_rate"]))
+    assert 0 < campaign["natural_rate"] < 1
+    assert json.loads(json.dumps(planted.parameters))["campaign"] == campaign
+
+
+def test_planting_is_seeded(messy, planted):
+    again = plant_campaign(messy, uplift=0.3, seed=2)
+    pd.testing.assert_frame_equal(again.transactions, planted.transactions)
+    pd.testing.assert_frame_equal(again.campaigns, planted.campaigns)
+    other = plant_campaign(messy, uplift=0.3, seed=3)
+    assert not other.campaigns["group"].equals(planted.campaigns["group"])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"uplift": 1.5}, "uplift must be"), ({"uplift": 0.1, "holdout_share": 1.0}, "holdout_share"),
+    ({"uplift": 0.1, "campaign_day": "2024-12-01"}, "does not fit"),
+    ({"uplift": 0.1, "campaign_day": "2022-12-01"}, "does not fit"),
+    ({"uplift": 0.1, "window_days": 0}, "window_days")])
+def test_bad_campaign_parameters(messy, options, message):
+    with pytest.raises(ConfigError, match=message):
+        plant_campaign(messy, seed=1, **options)
+
+
+def test_one_campaign_per_demo(planted):
+    with pytest.raises(ConfigError, match="already has a planted campaign"):
+        plant_campaign(planted, uplift=0.1, seed=1)
+
+
+def measured(uplift: float, seed: int):
+    """Load retail-demo through the data contract and cleaning, then measure the campaign."""
+    import analysis
+    from analysis.uplift import measure_uplift
+
+    data = analysis.load_inputs("retail-demo", demo_options={
+        "n_customers": 20_000, "seed": seed, "campaign_uplift": uplift})
+    cleaned = analysis.prepare_transactions(data).transactions
+    return data, measure_uplift(data.campaigns, cleaned).iloc[0]
+
+
+def test_measured_uplift_recovers_the_planted_one():
+    data, row = measured(0.1, seed=42)
+    planted = data.parameters["campaign"]["expected_rate_uplift"]
+    assert row["rate_uplift_low"] < planted < row["rate_uplift_high"]
+    assert row["verdict"] == "better" and row["window_complete"]
+    assert row["treated"] + row["holdout"] == data.parameters["campaign"]["customers"]
+
+
+def test_no_planted_effect_gives_no_detectable_difference():
+    import analysis
+    from analysis.uplift import measure_uplift
+
+    demo = plant_campaign(generate_retail_demo(20_000, seed=42), uplift=0.0, seed=42)
+    assert demo.parameters["campaign"]["extra_orders"] == 0
+    data = analysis.load_inputs("retail-demo", demo_options={"n_customers": 20_000, "seed": 42})
+    assert data.campaigns is None  # campaign_uplift 0 (the default): no campaign at all
+    cleaned = analysis.prepare_transactions(data).transactions
+    row = measure_uplift(demo.campaigns, cleaned).iloc[0]
+    assert row["verdict"] == "no_detectable_difference"
+    assert row["rate_uplift_low"] < 0 < row["rate_uplift_high"]
+
+
+def test_the_campaign_log_is_a_data_artifact(tmp_path):
+    import analysis
+    from analysis import report
+
+    rpt = report.setup_notebook(language="en", run_dir=str(tmp_path))
+    path = rpt.artifacts / "campaigns.parquet"
+    data = analysis.load_inputs("retail-demo", demo_options={
+        "n_customers": 300, "seed": 1, "campaign_uplift": 0.2})
+    report.save_data_artifacts(rpt, data, analysis.prepare_transactions(data))
+    pd.testing.assert_frame_equal(pd.read_parquet(path), data.campaigns)
+    data = analysis.load_inputs("retail-demo", demo_options={"n_customers": 300, "seed": 1})
+    report.save_data_artifacts(rpt, data, analysis.prepare_transactions(data))
+    assert not path.exists()  # an earlier run's log does not belong to this data

@@ -19,7 +19,7 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     config = out / "run.yaml"
     config.write_text("dataset: retail-demo\ndemo_customers: 600\nseed: 3\nlanguage: en\n"
-                      "run_name: e2e\nbootstrap_resamples: 20\n"
+                      "run_name: e2e\nbootstrap_resamples: 20\ndemo_campaign_uplift: 0.15\n"
                       # 600 customers give ~200 active ones per cut-off: below the default
                       # publication thresholds, which the refusal test below exercises
                       "churn_minimum_data: {rows: 100, positives: 30, negatives: 30}\n",
@@ -41,7 +41,9 @@ def test_run_writes_the_promised_files(demo_run):
                  "30-clusters.html", "artifacts/clusters.parquet",
                  "artifacts/cluster_profiles.csv", "artifacts/cluster_selection.json",
                  "artifacts/truth.parquet", "60-strategy.html", "artifacts/customers.parquet",
-                 "artifacts/strategy.json", "exports/manifest.json"):
+                 "artifacts/strategy.json", "exports/manifest.json", "70-evaluation.html",
+                 "artifacts/migration.parquet", "artifacts/cohorts.parquet",
+                 "artifacts/campaigns.parquet", "artifacts/uplift.csv"):
         assert (run_dir / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
     record = json.loads((run_dir / "run.json").read_text())
@@ -60,7 +62,7 @@ def test_ledger_reconciles_with_the_generated_input(demo_run):
 
     ledger = pd.read_csv(demo_run.run_dir / "artifacts" / "ledger.csv")
     assert list(ledger.columns) == ["bucket", "reason", "rows", "amount"]
-    raw = load_dataset("retail-demo", n_customers=600, seed=3).transactions
+    raw = load_dataset("retail-demo", n_customers=600, seed=3, campaign_uplift=0.15).transactions
     assert ledger["rows"].sum() == len(raw)
     assert ledger["amount"].sum() == pytest.approx((raw["quantity"] * raw["unit_price"]).sum())
     assert {"duplicate", "cancellation_netted", "non_product", "missing_customer_id"} <= set(
@@ -82,7 +84,8 @@ def test_summary_artifact_matches_kept_transactions(demo_run):
                                                ("30-clusters", "number of clusters"),
                                                ("40-clv", "checked on a holdout"),
                                                ("50-churn", "a cut-off the models never saw"),
-                                               ("60-strategy", "CRM hand-off files")])
+                                               ("60-strategy", "CRM hand-off files"),
+                                               ("70-evaluation", "moved between groups")])
 def test_html_has_no_code_and_no_customer_ids(demo_run, notebook, heading):
     html = (demo_run.run_dir / f"{notebook}.html").read_text(encoding="utf-8")
     ids = pd.read_parquet(demo_run.run_dir / "artifacts" / "segments.parquet")["customer_id"]
@@ -330,7 +333,7 @@ def test_no_html_of_the_run_holds_any_customer_id(demo_run):
     ids = set(pd.read_parquet(artifacts / "customers.parquet")["customer_id"].astype(str))
     ids |= set(pd.read_parquet(artifacts / "transactions.parquet")["customer_id"].astype(str))
     pages = sorted(demo_run.run_dir.glob("*.html"))
-    assert len(pages) == 7  # the index and six reports
+    assert len(pages) == 8  # the index and seven reports
     for page in pages:
         html = page.read_text(encoding="utf-8")
         leaked = [i for i in ids if i in html]
@@ -373,7 +376,8 @@ def test_a_second_run_without_models_compares_with_the_first(demo_run):
     out = demo_run.run_dir.parent
     config = out / "partial.yaml"
     config.write_text("dataset: retail-demo\ndemo_customers: 600\nseed: 3\nlanguage: en\n"
-                      "run_name: e2e\nnotebooks: [10-data-quality, 20-segments, 60-strategy]\n",
+                      "run_name: e2e\ndemo_campaign_uplift: 0.15\n"
+                      "notebooks: [10-data-quality, 20-segments, 60-strategy]\n",
                       encoding="utf-8")
     result = run_reports(config, out=out, notebooks_dir=NOTEBOOKS, echo=lambda _: None)
     assert result.status == "ok", result.error
@@ -388,3 +392,22 @@ def test_a_second_run_without_models_compares_with_the_first(demo_run):
     manifest = json.loads((result.run_dir / "exports" / "manifest.json").read_text())
     assert manifest["delta"]["new"] == 0 and manifest["delta"]["removed"] == 0
     assert manifest["delta"]["changed"] >= int(moved.sum()) > 0
+
+
+@pytest.mark.slow
+def test_evaluation_measures_the_planted_campaign_and_writes_its_tables(demo_run):
+    artifacts = demo_run.run_dir / "artifacts"
+    uplift = pd.read_csv(artifacts / "uplift.csv")
+    planted = json.loads((artifacts / "data.json").read_text())["parameters"]["campaign"]
+    assert len(uplift) == 1 and uplift.loc[0, "treated"] + uplift.loc[0, "holdout"] > 100
+    row = uplift.iloc[0]
+    # 600 customers: a wide interval, but it must hold the planted effect
+    assert row["rate_uplift_low"] <= planted["expected_rate_uplift"] <= row["rate_uplift_high"]
+    migration = pd.read_parquet(artifacts / "migration.parquet")
+    assert set(migration["scheme"]) == {"rfm_segment", "lifecycle_stage", "value_tier"}
+    per_date = migration.groupby(["scheme", "to_snapshot"])["customers"].sum()
+    assert per_date.groupby("scheme").nunique().eq(per_date.groupby("scheme").nunique()).all()
+    cohorts = pd.read_parquet(artifacts / "cohorts.parquet")
+    assert cohorts["retention"].between(0, 1).all()
+    first = cohorts[cohorts["period_number"] == 0]
+    assert (first["active"] == first["customers"]).all()  # everyone buys in their first month

@@ -9,8 +9,9 @@ _USAGE = """usage: python -m analysis COMMAND [options]
 commands:
   run     run the report notebooks and publish HTML   (python -m analysis run --help)
   bench   time the customer summary and the CLV models against lifetimes, the
-          segmentation, churn features, fitting and scoring, and the clustering of
-          1,000,000 customers (--only summary|segments|clv|churn|clusters, --customers N)
+          segmentation, churn features, fitting and scoring, the clustering, and the
+          segment snapshots and migration of 1,000,000 customers
+          (--only summary|segments|clv|churn|clusters|evaluation, --customers N)
 """
 
 
@@ -26,13 +27,22 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_main(rest)
     if command == "bench":
-        from analysis import bench, bench_churn, bench_clusters, bench_clv, bench_segments
+        from analysis import (
+            bench,
+            bench_churn,
+            bench_clusters,
+            bench_clv,
+            bench_evaluation,
+            bench_segments,
+        )
 
         parts = {"summary": bench.main, "segments": bench_segments.main, "clv": bench_clv.main,
-                 "churn": bench_churn.main, "clusters": bench_clusters.main}
+                 "churn": bench_churn.main, "clusters": bench_clusters.main,
+                 "evaluation": bench_evaluation.main}
         only = rest[rest.index("--only") + 1] if "--only" in rest else None
         if only is not None and only not in parts:
-            print("--only takes summary, segments, clv, churn or clusters", file=sys.stderr)
+            print("--only takes summary, segments, clv, churn, clusters or evaluation",
+                  file=sys.stderr)
             return 2
         for name, part in parts.items():
             code = part(rest) if only in (None, name) else 0

@@ -240,3 +240,40 @@ def show_headline_drift(report: Report, comparison: RunComparison) -> list | Non
     if same.any():
         intro += " " + _text(labels, "drift_same", count=int(same.sum()))
     return [markdown(intro), left_align(styled, [names["notebook"], names["metric"]])]
+
+
+def show_model_drift(report: Report, drift: pd.DataFrame, *, previous: str):
+    """The chosen models and fitted parameters that changed since run ``previous``
+    (:func:`analysis.model_drift.model_drift` output), as a table after one sentence; one
+    sentence when nothing changed or no model record exists in either run."""
+    labels = report.labels
+    if drift.empty:
+        return markdown(_text(labels, "models_none"))
+    moved = drift[drift["changed"]]
+    if moved.empty:
+        return markdown(_text(labels, "models_same", count=len(drift), previous=previous))
+
+    def shown(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    table = pd.DataFrame({
+        "model": [_text(labels, f"model_{m}") for m in moved["model"]],
+        "parameter": moved["parameter"].to_numpy(),
+        "before": [shown(v) for v in moved["before"]], "now": [shown(v) for v in moved["now"]],
+        "change_pct": ["–" if math.isnan(c) else f"{c:+.1%}" for c in moved["change"]]})
+    names = {c: _text(labels, f"col_{c}") for c in table.columns}
+    emit(markdown(_text(labels, "models_intro", previous=previous,
+                        same=len(drift) - len(moved))))
+    styled = table.rename(columns=names).style.format(escape="html")
+    return left_align(styled, [names["model"], names["parameter"]])
+
+
+def show_drift(report: Report, comparison: RunComparison, *,
+               min_group: int = MIN_GROUP_CUSTOMERS) -> None:
+    """What changed since the previous run without the playbook's rule moves: segment sizes and
+    headline numbers (:func:`show_segment_changes`, :func:`show_headline_drift`), emitted."""
+    for item in [*(show_segment_changes(report, comparison, min_group=min_group) or []),
+                 *(show_headline_drift(report, comparison) or [])]:
+        emit(item)

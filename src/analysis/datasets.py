@@ -45,6 +45,9 @@ class Dataset:
         Generator parameters for synthetic data, else an empty dict.
     customers_source
         The customers file, when one was read.
+    campaigns
+        A campaign log that came with the data (``retail-demo`` with a planted campaign: see
+        :func:`analysis.demo.plant_campaign`), else None.
     """
 
     name: str
@@ -55,6 +58,7 @@ class Dataset:
     truth: pd.DataFrame | None = None
     parameters: dict = field(default_factory=dict)
     customers_source: str = ""
+    campaigns: pd.DataFrame | None = None
 
 
 _CDNOW_FILES = {"cdnow": "CDNOW_master.txt", "cdnow-sample": "CDNOW_sample.txt"}
@@ -113,10 +117,14 @@ def load_cdnow(sample: bool = False) -> Dataset:
     return Dataset(name=name, transactions=frame, source=str(path), description=description)
 
 
-def _load_retail_demo(**options) -> Dataset:
-    from analysis.demo import generate_retail_demo
+def _load_retail_demo(*, campaign_uplift: float = 0.0, **options) -> Dataset:
+    """``retail-demo``; ``campaign_uplift > 0`` plants a campaign with that uplift (seeded by the
+    generator's seed; see :func:`analysis.demo.plant_campaign`)."""
+    from analysis.demo import generate_retail_demo, plant_campaign
 
     demo = generate_retail_demo(**options)
+    if campaign_uplift:
+        demo = plant_campaign(demo, uplift=campaign_uplift, seed=demo.parameters["seed"])
     transactions = demo.transactions.reset_index(drop=True)
     transactions.insert(0, "source_row", range(1, len(transactions) + 1))
     return Dataset(
@@ -130,6 +138,7 @@ def _load_retail_demo(**options) -> Dataset:
         ),
         truth=demo.truth,
         parameters=demo.parameters,
+        campaigns=demo.campaigns,
     )
 
 
@@ -149,7 +158,8 @@ def load_dataset(name: str, **options) -> Dataset:
     name
         One of :data:`DATASETS`.
     **options
-        Passed to the generator for ``retail-demo`` (e.g. ``n_customers``, ``seed``).
+        Passed to the generator for ``retail-demo`` (e.g. ``n_customers``, ``seed``);
+        ``campaign_uplift`` (default 0: none) plants a campaign with that uplift.
 
     Raises
     ------

@@ -435,8 +435,9 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
 
     Writes ``ledger.csv``, ``transactions.parquet`` (kept lines), ``customer_master.parquet``
     (when there is a customers table), ``truth.parquet`` (synthetic data's known truth, for
-    the recovery checks of later notebooks) and ``data.json`` (name, source, description,
-    fingerprint, rows, cleaning policy).
+    the recovery checks of later notebooks), ``campaigns.parquet`` (a campaign log that came
+    with the data, e.g. a planted retail-demo campaign) and ``data.json`` (name, source,
+    description, fingerprint, rows, cleaning policy).
     """
     from analysis.provenance import fingerprint_file, fingerprint_frame
 
@@ -446,6 +447,10 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
         save_table(report, "customer_master.parquet", data.customers)
     if getattr(data, "truth", None) is not None:
         save_table(report, "truth.parquet", data.truth)
+    if getattr(data, "campaigns", None) is not None:
+        save_table(report, "campaigns.parquet", data.campaigns)
+    else:  # a log left by an earlier run in this folder does not belong to this data
+        (report.artifacts / "campaigns.parquet").unlink(missing_ok=True)
     source = Path(data.source)
     fingerprint = (fingerprint_file(source) if source.is_file()
                    else fingerprint_frame(data.transactions))
