@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.demo import DemoData, generate_retail_demo, plant_campaign
+from analysis.demo import DemoData, generate_retail_demo
+from analysis.demo_campaign import plant_campaign
 from analysis.errors import ConfigError
 
 TRANSACTION_COLUMNS = [

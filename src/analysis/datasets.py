@@ -47,7 +47,7 @@ class Dataset:
         The customers file, when one was read.
     campaigns
         A campaign log that came with the data (``retail-demo`` with a planted campaign: see
-        :func:`analysis.demo.plant_campaign`), else None.
+        :func:`analysis.demo_campaign.plant_campaign`), else None.
     """
 
     name: str
@@ -119,8 +119,9 @@ def load_cdnow(sample: bool = False) -> Dataset:
 
 def _load_retail_demo(*, campaign_uplift: float = 0.0, **options) -> Dataset:
     """``retail-demo``; ``campaign_uplift > 0`` plants a campaign with that uplift (seeded by the
-    generator's seed; see :func:`analysis.demo.plant_campaign`)."""
-    from analysis.demo import generate_retail_demo, plant_campaign
+    generator's seed; see :func:`analysis.demo_campaign.plant_campaign`)."""
+    from analysis.demo import generate_retail_demo
+    from analysis.demo_campaign import plant_campaign
 
     demo = generate_retail_demo(**options)
     if campaign_uplift:
