@@ -31,7 +31,7 @@ report: $(STAMP) ## render all reports on the bundled retail-demo data (CONFIG=.
 test: $(STAMP) ## run all tests: unit, notebooks (nbval) and the end-to-end run
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-bench: $(STAMP) ## time the summary and CLV models (vs lifetimes), the segmentation, churn and clustering at 1M customers
+bench: $(STAMP) ## time the summary and CLV models (vs lifetimes), segmentation, churn, clustering and evaluation at 1M customers
 	$(BIN)/python -m analysis bench
 
 lint: $(STAMP) ## ruff on src/, tests/ and notebooks
