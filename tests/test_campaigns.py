@@ -29,7 +29,8 @@ def test_groups_are_read_as_treated_or_holdout():
 
 
 @pytest.mark.parametrize("flags", [[True, False, True, False], ["yes", "no", "是", "否"],
-                                   ["1", "0", "true", "FALSE"]])
+                                   ["1", "0", "true", "FALSE"],
+                                   ["对照组", "实验组", "控制组", "触达组"]])
 def test_a_yes_no_holdout_column_replaces_group(flags):
     log = validate_campaign_log(log_frame().drop(columns="group").assign(holdout=flags))
     assert log["group"].tolist() == ["holdout", "treated", "holdout", "treated"]

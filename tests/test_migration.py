@@ -138,3 +138,12 @@ def test_transitions_of_real_snapshots_add_up():
                                                              "to_group"])
     assert flows.loc[(pd.Timestamp("2024-02-29"), "potential", "new"), "customers"] == 1  # b
     assert NEW not in set(flows.index.get_level_values(1))  # all listed from the start
+
+
+def test_stability_leaves_out_leads_who_stay_leads():
+    flows = pd.DataFrame({"from_snapshot": ["2024-01-31"] * 4, "to_snapshot": ["2024-02-29"] * 4,
+                          "from_group": ["no_purchase", "potential", "vip", "vip"],
+                          "to_group": ["no_purchase", "new", "vip", "low"],
+                          "customers": [50, 5, 3, 1]})
+    out = stability(flows)
+    assert out[["customers", "stayed"]].values.tolist() == [[4, 3]]

@@ -126,8 +126,9 @@ def test_cohort_heatmap_blanks_incomplete_periods(shop):
     retention = cohort_retention(shop[shop["timestamp"] < "2024-06-20"])
     ax = returning_plots.plot_cohort_retention(retention)
     image = ax.images[0].get_array()
+    few = (retention["active"] > 0) & (retention["active"] < 10)
     shown = retention["complete"] & (retention["period_number"] > 0) & (
-        retention["customers"] >= 10)
+        retention["customers"] >= 10) & ~few
     assert image.count() == shown.sum()  # June 2024 is not over: its cells are blank
     assert image.mask[-1, -1] and not image.mask[0, 0]
 
@@ -185,3 +186,13 @@ def test_period_names():
     assert returning_plots.period_name("2024-10-01", "2024-12-31", "quarterly") == "2024Q4"
     assert returning_plots.period_name("2024-12-01", "2024-12-31", "monthly") == "2024-12"
     assert returning_plots.period_name("2024-12-01", "2024-12-15", "dates") == "2024-12-15"
+
+
+def test_cohort_cells_with_a_handful_of_buyers_are_blank():
+    retention = pd.DataFrame({
+        "cohort": pd.to_datetime(["2024-01-01"] * 3), "period_number": [0, 1, 2],
+        "customers": [174, 174, 174], "active": [174, 9, 0], "retention": [1.0, 9 / 174, 0.0],
+        "complete": True})
+    matrix = returning_plots.retention_matrix(retention)
+    assert np.isnan(matrix.loc["2024-01-01", 1])  # 9 of 174: shown, 5% would reveal the 9
+    assert matrix.loc["2024-01-01", 2] == 0.0 and matrix.loc["2024-01-01", 0] == 1.0

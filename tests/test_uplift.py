@@ -184,7 +184,8 @@ def test_no_customer_id_in_the_output_and_attrs_record_the_settings():
     assert "customer_id" not in out and "T000" not in text
     assert out.attrs == {"window_days": 30, "confidence": 0.9,
                          "data_end": (DAY + pd.Timedelta(days=200)).date().isoformat(),
-                         "min_customers": 10, "verdict_on": "rate"}
+                         "min_customers": 10, "verdict_on": "rate",
+                         "customers_in_log": 40, "customers_found": 1}
 
 
 def test_minimal_detectable_uplift():
@@ -212,3 +213,19 @@ def test_bad_inputs():
         measure_uplift(log_of(10, 10).assign(group="maybe"), data_end_line())
     with pytest.raises(ConfigError, match="data_end"):
         measure_uplift(log_of(10, 10), data_end_line().iloc[:0])
+
+
+def test_log_ids_are_matched_as_text_and_a_log_of_strangers_is_refused():
+    lines = pd.DataFrame({"customer_id": [1, 2, 3, 4],
+                          "timestamp": pd.to_datetime(["2024-02-01"] * 4),
+                          "amount": [10.0, 10.0, 0.0, 5.0]})
+    log = pd.DataFrame({"customer_id": ["1", "2", "3", "4", "C9"],
+                        "campaign": "spring", "group": ["treated", "treated", "holdout",
+                                                        "holdout", "treated"],
+                        "contact_date": "2024-01-15"})
+    out = measure_uplift(log, lines, window_days=30, data_end="2024-03-31", min_customers=2)
+    assert out.loc[0, "treated_buyers"] == 2 and out.loc[0, "holdout_buyers"] == 1
+    assert out.attrs["customers_in_log"] == 5 and out.attrs["customers_found"] == 4
+    strangers = log.assign(customer_id=["q", "w", "e", "r", "t"])
+    with pytest.raises(DataContractError, match="none of its 5 customers appears"):
+        measure_uplift(strangers, lines, window_days=30, data_end="2024-03-31")

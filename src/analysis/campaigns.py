@@ -42,8 +42,9 @@ GROUP_VALUES = {
     HOLDOUT: ("holdout", "control", "hold-out", "hold out", "对照组", "控制组", "留出组",
               "空白组"),
 }
-_TRUE = ("true", "1", "1.0", "yes", "y", "是", "对照", "t")
-_FALSE = ("false", "0", "0.0", "no", "n", "否", "f")
+# a yes/no holdout column may also hold the group words (对照组 = held out)
+_TRUE = ("true", "1", "1.0", "yes", "y", "是", "对照", "t", *GROUP_VALUES[HOLDOUT])
+_FALSE = ("false", "0", "0.0", "no", "n", "否", "f", *GROUP_VALUES[TREATED])
 _HINT = ("a campaign log needs customer_id, campaign, group (treated / holdout) or a yes/no "
          "holdout column, and contact_date; map other headers with `columns`.")
 

@@ -15,11 +15,13 @@ import pandas as pd
 
 from analysis.errors import DataContractError, InsufficientDataError, require_columns
 
-__all__ = ["NEW", "transitions", "stability", "largest_flows", "long_table"]
+__all__ = ["NEW", "NON_BUYER_GROUPS", "transitions", "stability", "largest_flows", "long_table"]
 
 #: The "from" group of customers absent at the earlier snapshot.
 NEW = "new_customer"
 _PAIR = ["from_snapshot", "to_snapshot"]
+#: Groups of customers with no purchase yet (potential customers): not counted in stability.
+NON_BUYER_GROUPS = ("no_purchase", "potential")
 
 
 def transitions(snapshots: pd.DataFrame, scheme: str) -> pd.DataFrame:
@@ -134,9 +136,11 @@ def stability(transitions: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Per pair: ``from_snapshot``, ``to_snapshot``, ``customers`` (in both snapshots),
-        ``stayed`` (in the same group in both) and ``stability`` (stayed / customers; NaN when
-        no customer is in both). ``attrs`` as the input's.
+        Per pair: ``from_snapshot``, ``to_snapshot``, ``customers`` (buyers at the earlier
+        snapshot who are in both: customers arriving as :data:`NEW` and the never-purchased
+        groups :data:`NON_BUYER_GROUPS` are left out, or leads staying leads would count as
+        stable), ``stayed`` (in the same group in both) and ``stability`` (stayed /
+        customers; NaN when no customer is in both). ``attrs`` as the input's.
 
     Examples
     --------
@@ -148,7 +152,8 @@ def stability(transitions: pd.DataFrame) -> pd.DataFrame:
     0          4       3       0.75
     """
     _check_transitions(transitions)
-    both = transitions["from_group"] != NEW
+    # buyers at the earlier date only: leads who stay leads did not "keep a segment"
+    both = ~transitions["from_group"].astype(str).isin([NEW, *NON_BUYER_GROUPS])
     frame = transitions.assign(
         both=transitions["customers"].where(both, 0),
         stayed=transitions["customers"].where(both & (transitions["from_group"]

@@ -150,10 +150,13 @@ def plot_returning_vs_new(frame: pd.DataFrame, *, value: str = "horizon_revenue_
 
 def retention_matrix(retention: pd.DataFrame, *, min_group: int = 10) -> pd.DataFrame:
     """Retention by cohort (rows) and period number (columns); NaN where the period is not
-    over or the cohort has fewer than ``min_group`` customers."""
-    _require(retention, ("cohort", "period_number", "customers", "retention", "complete"),
-             "cohort_retention(...)")
-    shown = retention["complete"] & (retention["customers"] >= max(int(min_group), 1))
+    over, the cohort has fewer than ``min_group`` customers, or 1 to ``min_group - 1`` of them
+    bought (the cohort size is in the table beside the chart, so the count would show)."""
+    _require(retention, ("cohort", "period_number", "customers", "active", "retention",
+                         "complete"), "cohort_retention(...)")
+    few = (retention["active"] > 0) & (retention["active"] < min_group)
+    shown = (retention["complete"] & (retention["customers"] >= max(int(min_group), 1))
+             & ~few)
     return retention.assign(value=retention["retention"].where(shown)).pivot(
         index="cohort", columns="period_number", values="value")
 

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.campaigns import HOLDOUT, TREATED, validate_campaign_log
-from analysis.errors import ConfigError, require_columns
+from analysis.errors import ConfigError, DataContractError, require_columns
 from analysis.strategy_summary import MIN_GROUP_CUSTOMERS
 
 __all__ = ["DEFAULT_WINDOW_DAYS", "VERDICTS", "measure_uplift", "wilson_interval",
@@ -95,13 +95,15 @@ def _check(window_days, confidence, min_customers, verdict_on) -> int:
 
 
 def _outcomes(log: pd.DataFrame, transactions: pd.DataFrame, stop: pd.Series) -> pd.DataFrame:
-    """Per log row: ``bought`` (bool) and ``revenue`` in ``[contact_date, stop)``."""
-    ids = log["customer_id"].astype(transactions["customer_id"].dtype)
+    """Per log row: ``bought`` (bool) and ``revenue`` in ``[contact_date, stop)``. Ids are
+    compared as text (a log read from CSV has text ids, the transactions may have numbers)."""
+    ids = log["customer_id"].astype(str)
     start = log["contact_date"]
     lines = transactions[["customer_id", "timestamp", "amount"]]
-    keep = ((lines["timestamp"] >= start.min()) & (lines["timestamp"] < stop.max())
-            & lines["customer_id"].isin(ids.unique()))
-    lines = lines[keep.to_numpy()]
+    lines = lines[((lines["timestamp"] >= start.min())
+                   & (lines["timestamp"] < stop.max())).to_numpy()]
+    lines = lines.assign(customer_id=lines["customer_id"].astype(str))
+    lines = lines[lines["customer_id"].isin(ids.unique()).to_numpy()]
     rows = pd.DataFrame({"row": np.arange(len(log)), "customer_id": ids.to_numpy(),
                          "start": start.to_numpy(), "stop": stop.to_numpy()})
     lines = lines.merge(rows, on="customer_id", how="inner")
@@ -190,7 +192,8 @@ def measure_uplift(log: pd.DataFrame, transactions: pd.DataFrame, *,
         ``revenue_uplift``, ``revenue_uplift_low``, ``revenue_uplift_high``,
         ``min_detectable_uplift`` (rate, 80% power) and ``verdict`` (one of :data:`VERDICTS`).
         ``attrs`` hold ``window_days``, ``confidence``, ``data_end``, ``min_customers``,
-        ``verdict_on``. No customer id.
+        ``verdict_on``, ``customers_in_log`` and ``customers_found`` (those with any line in
+        the transactions: ids written differently count as non-buyers). No customer id.
 
     Raises
     ------
@@ -198,7 +201,8 @@ def measure_uplift(log: pd.DataFrame, transactions: pd.DataFrame, *,
         For a bad ``window_days``, ``confidence``, ``min_customers`` or ``verdict_on``, or no
         transactions and no ``data_end``.
     DataContractError
-        For a log that breaks the campaign-log contract or transactions without the columns.
+        For a log that breaks the campaign-log contract, transactions without the columns, or
+        a log none of whose customers appears in the transactions.
 
     Examples
     --------
@@ -217,6 +221,14 @@ def measure_uplift(log: pd.DataFrame, transactions: pd.DataFrame, *,
     data_stop = data_end + pd.Timedelta(days=1)
     end = log["contact_date"] + pd.Timedelta(days=window)
     stop = end.clip(upper=data_stop)
+    known = pd.Index(pd.unique(transactions["customer_id"])).astype(str)
+    found = log["customer_id"].astype(str).isin(known)
+    if len(log) and not found.any():
+        raise DataContractError(
+            f"none of its {log['customer_id'].nunique():,} customers appears in the "
+            "transactions, so every one would count as a non-buyer.", source="the campaign log",
+            column="customer_id", hint="write the ids exactly as in the transactions (leading "
+            "zeros, prefixes such as 'C'), or check that both files cover the same customers.")
     outcomes = _outcomes(log, transactions, stop)
     frame = pd.concat([log[["campaign", "group", "contact_date"]], outcomes], axis=1)
     frame["complete"] = (end <= data_stop).to_numpy()
@@ -234,5 +246,7 @@ def measure_uplift(log: pd.DataFrame, transactions: pd.DataFrame, *,
     out = pd.DataFrame(rows, columns=_COLUMNS)
     out.attrs.update(window_days=window, confidence=confidence,
                      data_end=data_end.date().isoformat(), min_customers=min_customers,
-                     verdict_on=verdict_on)
+                     verdict_on=verdict_on,
+                     customers_in_log=int(log["customer_id"].nunique()),
+                     customers_found=int(log.loc[found.to_numpy(), "customer_id"].nunique()))
     return out

@@ -140,6 +140,9 @@ def show_uplift(report: Report, uplift: pd.DataFrame, *, campaign_names: dict | 
     intro = _text(labels, "intro", window=attrs.get("window_days", DEFAULT_WINDOW_DAYS),
                   data_end=attrs.get("data_end", _DASH),
                   confidence=attrs.get("confidence", 0.95))
+    in_log, found = attrs.get("customers_in_log"), attrs.get("customers_found")
+    if in_log and found is not None and found < 0.5 * in_log:
+        intro += " " + _text(labels, "ids_unmatched", found=found, total=in_log)
     if uplift.empty:
         emit(markdown(f"{intro}\n\n{_text(labels, 'none')}"))
         return None
