@@ -40,6 +40,21 @@ def figure_texts(ax) -> list[str]:
     return [t.get_text() for t in ax.figure.findobj(Text) if t.get_text()]
 
 
+def displayed_texts(items) -> list[str]:
+    """What a report cell displayed: Markdown text, table HTML, and every text of a figure."""
+    from matplotlib.figure import Figure
+
+    found = []
+    for item in items:
+        if isinstance(item, Figure):
+            found += figure_texts(item.axes[0])
+        elif hasattr(item, "to_html"):
+            found.append(item.to_html())
+        else:
+            found.append(getattr(item, "data", str(item)))
+    return found
+
+
 def check_languages(draw) -> None:
     """The plot in zh and en: every key exists, fields filled, titles differ, no customer id.
 

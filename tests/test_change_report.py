@@ -9,8 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
-from plot_helpers import StrictLabels, check_languages, cjk_font, figure_texts  # noqa: F401  (cjk_font: a fixture)
+from plot_helpers import StrictLabels, check_languages, cjk_font, displayed_texts, figure_texts  # noqa: F401  (cjk_font: a fixture)
 
 from analysis import change_report
 from analysis.change_plots import flow_matrix, plot_rule_flows
@@ -52,19 +51,6 @@ def comparison() -> RunComparison:
     return compare_runs(now, previous, current_headlines=headlines_now)
 
 
-def texts_of(items) -> list[str]:
-    """Markdown text, table HTML and figure texts of displayed items."""
-    found = []
-    for item in items:
-        if isinstance(item, Figure):
-            found += figure_texts(item.axes[0])
-        elif hasattr(item, "to_html"):
-            found.append(item.to_html())
-        else:
-            found.append(getattr(item, "data", str(item)))
-    return found
-
-
 @pytest.fixture
 def shown(monkeypatch):
     """Run ``show_changes`` in a language with strict labels; return every displayed text."""
@@ -74,7 +60,7 @@ def shown(monkeypatch):
         report = Report(language, StrictLabels(language), run_dir=None)
         assert change_report.show_changes(report, comparison, rule_names=RULE_NAMES,
                                           **options) is None
-        texts = texts_of(items)
+        texts = displayed_texts(items)
         plt.close("all")
         return texts
     return run

@@ -10,8 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
-from plot_helpers import StrictLabels, check_languages, cjk_font, figure_texts  # noqa: F401  (cjk_font: a fixture)
+from plot_helpers import StrictLabels, check_languages, cjk_font, displayed_texts, figure_texts  # noqa: F401  (cjk_font: a fixture)
 
 from analysis import migration_report
 from analysis.lifecycle import LIFECYCLE_STAGES
@@ -53,17 +52,6 @@ def flows(snaps) -> dict:
     return {scheme: transitions(snaps, scheme) for scheme in ("rfm_segment", "lifecycle_stage")}
 
 
-def texts_of(items) -> list[str]:
-    found = []
-    for item in items:
-        if isinstance(item, Figure):
-            for ax in item.axes:
-                found += figure_texts(ax)
-        else:
-            found.append(getattr(item, "data", str(item)))
-    return found
-
-
 @pytest.fixture
 def shown(monkeypatch):
     """Run ``show_migration`` in a language with strict labels; return every displayed text."""
@@ -72,7 +60,7 @@ def shown(monkeypatch):
         monkeypatch.setattr(migration_report, "emit", items.append)
         report = Report(language, StrictLabels(language), run_dir=None)
         assert migration_report.show_migration(report, flows, **options) is None
-        texts = texts_of(items)
+        texts = displayed_texts(items)
         plt.close("all")
         return texts
     return run

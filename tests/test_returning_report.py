@@ -9,8 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
-from plot_helpers import CUSTOMER_ID, StrictLabels, check_languages, cjk_font, figure_texts  # noqa: F401  (cjk_font: a fixture)
+from plot_helpers import (  # noqa: F401  (cjk_font: a fixture)
+    CUSTOMER_ID,
+    StrictLabels,
+    check_languages,
+    cjk_font,
+    displayed_texts,
+    figure_texts,
+)
 
 from analysis import returning_plots, returning_report
 from analysis.cohorts import cohort_retention
@@ -38,18 +44,6 @@ def regions(shop) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": ids, "region": region})
 
 
-def texts_of(items) -> list[str]:
-    found = []
-    for item in items:
-        if isinstance(item, Figure):
-            found += figure_texts(item.axes[0])
-        elif hasattr(item, "to_html"):
-            found.append(item.to_html())
-        else:
-            found.append(getattr(item, "data", str(item)))
-    return found
-
-
 @pytest.fixture
 def shown(monkeypatch):
     """Run a show_* function with strict labels; return every displayed text (and the
@@ -61,7 +55,7 @@ def shown(monkeypatch):
         result = function(report, *args, **options)
         if result is not None:
             items.append(result)
-        texts = texts_of(items)
+        texts = displayed_texts(items)
         plt.close("all")
         return texts
     return run
