@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The stamp is newer than pyproject.toml once the install succeeded: a second run installs nothing.
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
 CONFIG ?= reports/params/retail-demo.yaml
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
@@ -23,12 +24,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# the Spark engine's tests need PySpark (and Java 17+): installed for `make test` and `make bench`
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
+
 setup: $(STAMP) ## create .venv and install Fenqun with its dev tools (once)
 
 report: $(STAMP) ## render all reports on the bundled retail-demo data (CONFIG=... for another run)
 	$(BIN)/python -m analysis run --config $(CONFIG)
 
-test: $(STAMP) ## run all tests: unit, notebooks (nbval) and the end-to-end run
+test: $(SPARK_STAMP) ## run all tests: unit, notebooks (nbval) and the end-to-end run
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 bench: $(STAMP) ## time the summary and CLV models (vs lifetimes), segmentation, churn, clustering and evaluation at 1M customers

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.engines import connect
 from analysis.errors import ConfigError, DataContractError, InsufficientDataError
 
 __all__ = ["TIME_UNITS", "TIME_MODES", "customer_summary", "calibration_holdout_summary"]
@@ -58,6 +59,7 @@ def customer_summary(
     timestamp_col: str = "timestamp",
     amount_col: str = "amount",
     invoice_col: str | None = None,
+    engine="duckdb",
 ) -> pd.DataFrame:
     """Summarise cleaned transactions into one row per customer (frequency, recency, T, ...).
 
@@ -74,6 +76,10 @@ def customer_summary(
         days) or ``"periods"`` (whole calendar periods).
     customer_col, timestamp_col, amount_col, invoice_col
         Column names in ``transactions``.
+    engine
+        Where the aggregation runs: ``"duckdb"`` (embedded, default), ``"spark"`` or a
+        ``SparkSession`` / Ibis backend (:func:`analysis.engines.connect`). The same
+        expression runs on each, and the results are identical.
 
     Returns
     -------
@@ -106,7 +112,7 @@ def customer_summary(
     columns = (customer_col, timestamp_col, amount_col, invoice_col)
     with _quiet():
         con, table, obs, all_positive = _open(
-            transactions, columns, observation_end, time_unit, time_mode
+            transactions, columns, observation_end, time_unit, time_mode, engine
         )
         expr = _summary_expr(table, obs, time_unit, time_mode, all_positive, bool(invoice_col))
         attrs = {"time_unit": time_unit, "time_mode": time_mode, "observation_end": obs}
@@ -123,6 +129,7 @@ def calibration_holdout_summary(
     customer_col: str = "customer_id",
     timestamp_col: str = "timestamp",
     amount_col: str = "amount",
+    engine="duckdb",
 ) -> pd.DataFrame:
     """Summarise a calibration period and count the purchases in the holdout period after it.
 
@@ -154,7 +161,7 @@ def calibration_holdout_summary(
     columns = (customer_col, timestamp_col, amount_col, None)
     with _quiet():
         con, table, obs, all_positive = _open(
-            transactions, columns, observation_end, time_unit, time_mode
+            transactions, columns, observation_end, time_unit, time_mode, engine
         )
         cal_end = _day_of(calibration_end, "calibration_end")
         if cal_end >= obs:
@@ -211,7 +218,7 @@ def _period_number(day: pd.Timestamp, time_unit: str) -> int:
     return day.year * 12 + day.month - 1
 
 
-def _open(transactions, names, observation_end, time_unit: str, time_mode: str):
+def _open(transactions, names, observation_end, time_unit: str, time_mode: str, engine="duckdb"):
     """Check the input; return (connection, lines up to the end day, the end day, all >= 0).
 
     Lines: customer_id, day (a date), amount (float64), invoice (if asked). The profile reads
@@ -225,8 +232,7 @@ def _open(transactions, names, observation_end, time_unit: str, time_mode: str):
             raise ConfigError(f"Unknown {name} {value!r}; use one of {', '.join(known)}.")
     canonical = ("customer_id", "timestamp", "amount", "invoice")
     columns = {col: canon for col, canon in zip(names, canonical, strict=True) if col is not None}
-    # large_string results convert to pandas 3 str columns without a copy
-    con = ibis.duckdb.connect(threads=duckdb_threads(), arrow_large_buffer_size=True)
+    con = connect(engine)
     if isinstance(transactions, pd.DataFrame):
         source = "the transactions DataFrame"
         _check_schema(transactions.columns, None, columns, source)
@@ -344,9 +350,10 @@ def _summary_expr(lines, obs: pd.Timestamp, time_unit, time_mode, all_positive, 
         counts = lines.group_by("customer_id").aggregate(orders=order.nunique())
         agg = agg.drop("orders").inner_join(counts, "customer_id")
     tenure = ibis.date(obs.date()).delta(agg.first_day, unit="day")
-    if by_day:
-        recency = agg.last_day.delta(agg.first_day, unit="day") / UNIT_DAYS[time_unit]
-        T = tenure / UNIT_DAYS[time_unit]
+    if by_day:  # float64 first: Spark divides an integer by a literal 7.0 as decimals
+        unit_days = ibis.literal(UNIT_DAYS[time_unit], type="float64")
+        recency = agg.last_day.delta(agg.first_day, unit="day").cast("float64") / unit_days
+        T = tenure.cast("float64") / unit_days
     else:
         recency = (agg.last_bucket - agg.first_bucket).cast("float64")
         T = (_period_number(obs, time_unit) - agg.first_bucket).cast("float64")

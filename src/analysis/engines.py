@@ -1,0 +1,102 @@
+"""Where line-level aggregations run: embedded DuckDB (default) or Apache Spark, through Ibis.
+
+The aggregations (e.g. :func:`analysis.summary.customer_summary`) are written once as Ibis
+expressions; :func:`connect` gives the backend they run on:
+
+``duckdb``
+    Embedded, in this process, no set-up. Enough for tens of millions of lines on one machine.
+``spark``
+    PySpark: a local session (``local[*]``) unless you pass your own ``SparkSession`` (a cluster,
+    Databricks, ...). Install with ``pip install 'fenqun[spark]'``; Spark needs Java 17 or
+    newer on the machine.
+
+Only one row per customer comes back to Python; models are fitted there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from analysis.errors import ConfigError
+
+__all__ = ["ENGINES", "connect", "local_spark_session"]
+
+ENGINES = ("duckdb", "spark")
+_SPARK_MISSING = (
+    "engine 'spark' needs PySpark, which is not installed: run pip install 'fenqun[spark]' "
+    "(it needs Java 17 or newer on the machine: java -version), or use engine 'duckdb'.")
+
+
+def local_spark_session(*, cores: int | None = None, app_name: str = "fenqun"):
+    """A local Spark session for one machine (or the active one, if a session is running).
+
+    Settings: ``local[cores]`` (default: all cores), shuffle partitions = 2 x cores (the
+    default 200 is made for clusters and slows small jobs down), UTC session time zone (dates
+    are not shifted), no web UI.
+
+    Raises
+    ------
+    ConfigError
+        PySpark is not installed, or no Java runtime is found.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ConfigError(_SPARK_MISSING) from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise ConfigError("engine 'spark' needs a Java runtime (17 or newer) and none was found: "
+                          "install one (e.g. apt install openjdk-17-jre-headless) or set "
+                          "JAVA_HOME; or use engine 'duckdb'.")
+    cores = cores or os.cpu_count() or 1
+    session = (SparkSession.builder.master(f"local[{cores}]").appName(app_name)
+               .config("spark.sql.shuffle.partitions", str(2 * cores))
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.enabled", "false")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def connect(engine="duckdb", *, threads: int | None = None):
+    """An Ibis backend to run aggregations on.
+
+    Parameters
+    ----------
+    engine
+        ``"duckdb"`` (embedded), ``"spark"`` (a local Spark session, or the active one), or a
+        ``pyspark.sql.SparkSession`` / an Ibis backend you made yourself.
+    threads
+        DuckDB worker threads (default: :func:`analysis.summary.duckdb_threads`).
+
+    Returns
+    -------
+    ibis.backends.BaseBackend
+
+    Raises
+    ------
+    ConfigError
+        An unknown engine name; Spark asked for but not installed (the message says how).
+    """
+    import ibis
+
+    if isinstance(engine, ibis.BaseBackend):
+        return engine
+    if engine == "duckdb":
+        from analysis.summary import duckdb_threads
+
+        # large_string results convert to pandas 3 str columns without a copy
+        return ibis.duckdb.connect(threads=threads or duckdb_threads(),
+                                   arrow_large_buffer_size=True)
+    if engine == "spark" or type(engine).__name__ == "SparkSession":
+        session = local_spark_session() if engine == "spark" else engine
+        try:  # Ibis' PySpark backend, imported only now: DuckDB users never load it
+            backend = ibis.pyspark
+        except ImportError as exc:
+            raise ConfigError(_SPARK_MISSING) from exc
+        return backend.connect(session)
+    raise ConfigError(f"engine must be one of {', '.join(ENGINES)} (or a SparkSession), not "
+                      f"{engine!r}.")
