@@ -142,3 +142,15 @@ def test_evaluation_benchmark_harness(tmp_path):
     assert all(0 <= s["stability_last"] <= 1 for s in detail["migration"].values())
     assert saved["ratios"]["total"] > 0
     assert "ratio ours / pandas" in format_report(report)
+
+
+def test_engine_benchmark_harness(tmp_path):
+    from analysis.bench_engines import format_report, run_engine_benchmark
+
+    report = run_engine_benchmark(2_000, seed=1, out=tmp_path / "engines.json",
+                                  cache_dir=tmp_path / "cache", repeats=1)
+    duckdb = report["engines"]["duckdb"]
+    assert report["customers"] > 1_500 and duckdb["seconds"] > 0
+    if "skipped" not in report["engines"]["spark"]:
+        assert report["identical"] is True and report["engines"]["spark"]["jvm_peak_mb"] > 100
+    assert "engines: customer summary" in format_report(report)
