@@ -123,3 +123,10 @@ def test_no_campaign_log_says_what_is_needed(shown, language):
     assert "60-strategy" in text and "60" in text.replace("60-strategy", "")
     assert not re.search(r"[{}]", text)
     assert bool(re.search(r"[\u4e00-\u9fff]", text)) == (language == "zh")
+
+
+def test_a_window_not_over_shows_no_interim_rates(uplift):
+    frame = uplift_report.show_uplift(Report("en", StrictLabels("en"), run_dir=None), uplift).data
+    early = frame[frame["Verdict"] == StrictLabels("en")("uplift", "verdict_too_early")].iloc[0]
+    assert early["Contacted"] != "–"
+    assert (early.drop(["Campaign", "Verdict", "Contacted", "Holdout"]) == "–").all()

@@ -45,7 +45,8 @@ def campaign_log_for_run(artifacts, *, path: str = "",
     -------
     (pandas.DataFrame or None, dict)
         The validated log (``customer_id``, ``campaign``, ``group``, ``contact_date``, ...) or
-        None, and ``{"origin": "file" | "data" | "previous_run" | None, "source": text}``.
+        None, and ``{"origin": "file" | "data" | "previous_run" | None, "source": text}``
+        plus, for a previous run, ``names``: its rule ids → the rule names it showed.
 
     Raises
     ------
@@ -65,8 +66,10 @@ def campaign_log_for_run(artifacts, *, path: str = "",
         if record_path.is_file() and table_path.is_file():
             record = json.loads(record_path.read_text(encoding="utf-8"))
             if record.get("today"):
-                log = campaign_log_from_run(pd.read_parquet(table_path), record["today"])
-                return log, {"origin": "previous_run", "source": folder.name}
+                table = pd.read_parquet(table_path)
+                log = campaign_log_from_run(table, record["today"])
+                names = dict(zip(table["rule_id"], table["rule"], strict=True))
+                return log, {"origin": "previous_run", "source": folder.name, "names": names}
     return None, {"origin": None, "source": ""}
 
 

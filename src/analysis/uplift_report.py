@@ -82,7 +82,9 @@ def _sentence(labels: Labels, row, name: str, min_group: int) -> str:
 
 def _row(labels: Labels, row, name: str, min_group: int) -> dict:
     verdict = _verdict(row, min_group)
-    shown = verdict != "too_small"
+    # a window not over yet shows no interim rates: a part-window difference invites a verdict
+    # the data cannot give (the sentence says when to look again)
+    shown = verdict not in ("too_small", "too_early")
 
     def points(value):
         return _points(labels, value) if shown else _DASH
