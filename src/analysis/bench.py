@@ -125,10 +125,16 @@ def run_summary_benchmark(
         "floor_ratio": report["floor_ratio"] <= TARGETS["floor_ratio_max"],
         "ours_peak_mb": ours["peak_mb"] <= TARGETS["ours_peak_mb_max"],
     }
+    write_report(report, out)
+    return report
+
+
+def write_report(report: dict, out: str | Path | None) -> None:
+    """Write a benchmark part's report as indented JSON to ``out`` (folders created); None
+    writes nothing."""
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
 
 
 def part_arguments(argv: list[str] | None, *, out: str, repeats: int,

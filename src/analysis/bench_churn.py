@@ -27,7 +27,6 @@ the loaded inputs hold (``/proc/self/clear_refs``, Linux), ``peak_abs_mb`` the w
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import statistics
@@ -45,6 +44,7 @@ from analysis.bench import (
     peak_mb,
     quiet_stdout,
     timed_step,
+    write_report,
 )
 
 __all__ = ["run_churn_benchmark", "format_report", "main", "TARGETS"]
@@ -145,9 +145,7 @@ def run_churn_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
         "machine": machine_info(),
     }
     report["total_seconds"] = time.perf_counter() - started
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report(report, out)
     return report
 
 

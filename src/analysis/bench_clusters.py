@@ -29,7 +29,6 @@ at our chosen k. The summary is computed outside both (the reference reads the f
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -42,6 +41,7 @@ from analysis.bench import (
     part_arguments,
     quiet_stdout,
     timed_step,
+    write_report,
 )
 
 __all__ = ["run_cluster_benchmark", "format_report", "main"]
@@ -142,9 +142,7 @@ def run_cluster_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
         "code": code, "machine": _machine(),
     }
     report["total_seconds"] = time.perf_counter() - started
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report(report, out)
     return report
 
 

@@ -16,7 +16,6 @@ resident set is reset (``/proc/self/clear_refs``, Linux) so ``peak_mb`` is the m
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import warnings
@@ -32,6 +31,7 @@ from analysis.bench import (
     peak_mb,
     quiet_stdout,
     reset_peak,
+    write_report,
 )
 
 __all__ = ["run_clv_benchmark", "format_report", "main", "TARGETS"]
@@ -115,9 +115,7 @@ def run_clv_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
         "clv_seconds": methods["clv_ours"]["seconds"] <= TARGETS["clv_seconds_max"],
         "clv_equal": clv["equal"]}
     report["total_seconds"] = time.perf_counter() - started
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report(report, out)
     return report
 
 

@@ -33,7 +33,7 @@ def run_engine_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
         checksum}}`` or ``{name: {"skipped": reason}}`` when PySpark is missing), ``ratio``
         (Spark seconds / DuckDB seconds), ``identical`` (the checksums agree) and ``machine``.
     """
-    from analysis.bench import cached_parquet, in_fresh_process, machine_info
+    from analysis.bench import cached_parquet, in_fresh_process, machine_info, write_report
 
     path, n_lines = cached_parquet(int(n_customers), int(seed), Path(cache_dir))
     engines = {}
@@ -49,9 +49,7 @@ def run_engine_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
                       if len(ran) == 2 else None),
         "machine": machine_info(),
     }
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report(report, out)
     return report
 
 

@@ -20,7 +20,6 @@ the whole process's:
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from analysis.bench import (
     machine_info,
     part_arguments,
     timed_step,
+    write_report,
 )
 
 __all__ = ["run_evaluation_benchmark", "format_report", "main", "TARGETS"]
@@ -107,9 +107,7 @@ def run_evaluation_benchmark(
         "machine": machine_info(),
     }
     report["total_seconds"] = time.perf_counter() - started
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report(report, out)
     return report
 
 

@@ -15,7 +15,6 @@ the memory held after loading the lines and the summary.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ def run_segment_benchmark(
         ``ratio`` (ours seconds / pandas_rfm seconds) and ``groups`` (customers per lifecycle
         stage, to show the run did real work).
     """
-    from analysis.bench import cached_parquet, in_fresh_process, machine_info
+    from analysis.bench import cached_parquet, in_fresh_process, machine_info, write_report
 
     path, n_lines = cached_parquet(int(n_customers), int(seed), Path(cache_dir))
     methods, detail = {}, {}
@@ -69,9 +68,7 @@ def run_segment_benchmark(
         "groups": detail["ours"]["lifecycle"],
         "machine": machine_info(),
     }
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report(report, out)
     return report
 
 

@@ -18,6 +18,7 @@ from analysis.churn_insight import TIERS, tier_table, truth_recovery
 from analysis.churn_model import MODELS, OUTCOMES
 from analysis.labels import Labels
 from analysis.report import Report, emit, left_align, markdown, show_section
+from analysis.strategy_summary import MIN_GROUP_CUSTOMERS  # the one threshold
 
 __all__ = [
     "show_definition", "show_evaluation", "narrate_evaluation", "plot_evaluation",
@@ -25,8 +26,6 @@ __all__ = [
     "show_truth_recovery", "metrics_record", "headline_numbers", "model_names",
 ]
 
-#: Segment groups smaller than this are folded into "other" in stakeholder tables.
-MIN_GROUP_CUSTOMERS = 10
 #: Log-loss differences below this are read as a tie between a pipeline and BG/NBD.
 TIE_LOG_LOSS = 0.005
 _SCHEMES = ("rfm_segment", "value_tier", "lifecycle_stage")

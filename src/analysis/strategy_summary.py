@@ -17,8 +17,8 @@ from analysis.errors import ConfigError, require_columns
 __all__ = ["MIN_GROUP_CUSTOMERS", "MONEY_COLUMNS", "OTHER_GROUPS", "NOTEBOOKS", "headline_numbers",
            "strategy_table", "strategy_record"]
 
-#: Same threshold as ``analysis.churn_report.MIN_GROUP_CUSTOMERS`` (not imported: that module
-#: loads scikit-learn).
+#: Stakeholder tables never show a group of fewer customers as a number (every report module
+#: imports this one value).
 MIN_GROUP_CUSTOMERS = 10
 #: ``rule`` of the row that merges the small rules in :func:`strategy_table`.
 OTHER_GROUPS = "other small groups"
