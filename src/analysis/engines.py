@@ -20,7 +20,7 @@ import shutil
 
 from analysis.errors import ConfigError
 
-__all__ = ["ENGINES", "connect", "local_spark_session"]
+__all__ = ["ENGINES", "connect", "lines_table", "local_spark_session"]
 
 ENGINES = ("duckdb", "spark")
 _SPARK_MISSING = (
@@ -100,3 +100,57 @@ def connect(engine="duckdb", *, threads: int | None = None):
         return backend.connect(session)
     raise ConfigError(f"engine must be one of {', '.join(ENGINES)} (or a SparkSession), not "
                       f"{engine!r}.")
+
+
+def lines_table(con, lines, *, what: str = "the transactions"):
+    """Transaction lines as an Ibis table on ``con``, and a name for them in messages.
+
+    Parameters
+    ----------
+    con
+        A backend from :func:`connect`.
+    lines
+        A pandas DataFrame (registered in the engine as an in-memory table), a Parquet path
+        (a file, a folder of Parquet files as Spark writes them, or a glob such as
+        ``lake/orders/*.parquet``), a list of such paths, or an Ibis table of ``con``.
+    what
+        How messages call the input when it is a DataFrame.
+
+    Returns
+    -------
+    tuple
+        ``(ibis.Table, source)``: the table and its name for messages (the path(s) or ``what``).
+
+    Raises
+    ------
+    DataContractError
+        A path that matches no file.
+    ConfigError
+        Any other kind of input.
+    """
+    import glob
+    from pathlib import Path
+
+    import ibis
+    import pandas as pd
+
+    from analysis.errors import DataContractError
+
+    if isinstance(lines, pd.DataFrame):
+        return ibis.memtable(lines), what
+    if isinstance(lines, ibis.Table):
+        return lines, what
+    paths = [lines] if isinstance(lines, str | Path) else list(lines) if isinstance(
+        lines, list | tuple) else None
+    if not paths or not all(isinstance(p, str | Path) for p in paths):
+        raise ConfigError(f"transactions must be a pandas DataFrame or a Parquet path, not "
+                          f"{type(lines).__name__} (also accepted: a list of Parquet paths, an "
+                          "Ibis table).")
+    source = ", ".join(map(str, paths))
+    for path in map(str, paths):
+        if not (Path(path).exists() or glob.glob(path)):
+            raise DataContractError("Parquet file not found; check the path.", source=path)
+    # Spark writes a folder of part files; DuckDB reads a folder through a glob
+    names = [str(Path(p) / "*.parquet") if Path(p).is_dir() and con.name == "duckdb" else str(p)
+             for p in paths]
+    return con.read_parquet(names if len(names) > 1 else names[0]), source

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.engines import connect
+from analysis.engines import connect, lines_table
 from analysis.errors import ConfigError, DataContractError, InsufficientDataError
 
 __all__ = ["TIME_UNITS", "TIME_MODES", "customer_summary", "calibration_holdout_summary"]
@@ -234,17 +234,8 @@ def _open(transactions, names, observation_end, time_unit: str, time_mode: str, 
     columns = {col: canon for col, canon in zip(names, canonical, strict=True) if col is not None}
     con = connect(engine)
     if isinstance(transactions, pd.DataFrame):
-        source = "the transactions DataFrame"
-        _check_schema(transactions.columns, None, columns, source)
-        raw = ibis.memtable(transactions[list(columns)])
-    elif isinstance(transactions, str | Path):
-        source = str(transactions)
-        if not Path(source).is_file():
-            raise DataContractError("Parquet file not found; check the path.", source=source)
-        raw = con.read_parquet(source)
-    else:
-        kind = type(transactions).__name__
-        raise ConfigError(f"transactions must be a pandas DataFrame or a Parquet path, not {kind}.")
+        _check_schema(transactions.columns, None, columns, "the transactions DataFrame")
+    raw, source = lines_table(con, transactions, what="the transactions DataFrame")
     _check_schema(raw.columns, raw.schema(), columns, source)
     table = raw.select(**{canon: raw[col] for col, canon in columns.items()})
     metrics = {f"n_{c}": table[c].count() for c in ("customer_id", "timestamp", "amount")}
