@@ -15,6 +15,7 @@ Only one row per customer comes back to Python; models are fitted there.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 
@@ -23,6 +24,7 @@ from analysis.errors import ConfigError
 __all__ = ["ENGINES", "connect", "lines_table", "local_spark_session"]
 
 ENGINES = ("duckdb", "spark")
+_SPARK_BACKENDS: dict[int, tuple] = {}  # id(session) -> (session, its Ibis backend)
 _SPARK_MISSING = (
     "engine 'spark' needs PySpark, which is not installed: run pip install 'fenqun[spark]' "
     "(it needs Java 17 or newer on the machine: java -version), or use engine 'duckdb'.")
@@ -61,8 +63,23 @@ def local_spark_session(*, cores: int | None = None, app_name: str = "fenqun"):
     return session
 
 
+@functools.cache
+def _embedded(threads: int | None):
+    """The process's embedded DuckDB backend (one per thread count)."""
+    import ibis
+
+    from analysis.summary import duckdb_threads
+
+    # large_string results convert to pandas 3 str columns without a copy
+    return ibis.duckdb.connect(threads=threads or duckdb_threads(), arrow_large_buffer_size=True)
+
+
 def connect(engine="duckdb", *, threads: int | None = None):
     """An Ibis backend to run aggregations on.
+
+    The same backend comes back for the same engine (one embedded DuckDB database per process,
+    one Ibis backend per Spark session), so a table read on it in one step (e.g. a Parquet
+    source) can be used by the next.
 
     Parameters
     ----------
@@ -86,18 +103,17 @@ def connect(engine="duckdb", *, threads: int | None = None):
     if isinstance(engine, ibis.BaseBackend):
         return engine
     if engine == "duckdb":
-        from analysis.summary import duckdb_threads
-
-        # large_string results convert to pandas 3 str columns without a copy
-        return ibis.duckdb.connect(threads=threads or duckdb_threads(),
-                                   arrow_large_buffer_size=True)
+        return _embedded(threads)
     if engine == "spark" or type(engine).__name__ == "SparkSession":
         session = local_spark_session() if engine == "spark" else engine
+        if _SPARK_BACKENDS.get(id(session), (None,))[0] is session:
+            return _SPARK_BACKENDS[id(session)][1]
         try:  # Ibis' PySpark backend, imported only now: DuckDB users never load it
             backend = ibis.pyspark
         except ImportError as exc:
             raise ConfigError(_SPARK_MISSING) from exc
-        return backend.connect(session)
+        _SPARK_BACKENDS[id(session)] = (session, backend.connect(session))
+        return _SPARK_BACKENDS[id(session)][1]
     raise ConfigError(f"engine must be one of {', '.join(ENGINES)} (or a SparkSession), not "
                       f"{engine!r}.")
 
