@@ -12,8 +12,8 @@ A run config is a YAML mapping. Three keys belong to the runner:
 Every other key is a notebook parameter (``dataset``, ``transactions``, ``columns``,
 ``cleaning``, ``observation_end``, ``time_unit``, ``language``, ...). A key that none of the
 selected notebooks declares is rejected, as is a value of the wrong type: papermill itself
-would only warn. Relative paths in ``transactions`` and ``customers`` are taken from the
-config file's folder, so a scheduled job can run from anywhere.
+would only warn. Relative paths in ``transactions``, ``customers`` and ``source`` (unless it is
+a table name) are taken from the config file's folder, so a scheduled job can run from anywhere.
 """
 
 from __future__ import annotations
@@ -104,9 +104,21 @@ def load_run_config(path: str | Path | None) -> RunConfig:
         for key in PATH_KEYS:
             if parameters.get(key):
                 parameters[key] = str((path.parent / Path(parameters[key]).expanduser()).resolve())
+        if parameters.get("source"):
+            parameters["source"] = _source_path(path.parent, parameters["source"])
     return RunConfig(parameters=raw, notebooks=[n.removesuffix(".ipynb") for n in notebooks]
                      if notebooks else None, per_notebook=per_notebook, run_name=run_name,
                      path=path.resolve())
+
+
+def _source_path(folder: Path, source) -> str:
+    """A ``source:`` Parquet path from the config's folder; a table name stays as it is."""
+    from analysis.sources import is_table_name
+
+    source = str(source).strip()
+    if is_table_name(source) and not (folder / source).exists():
+        return source
+    return str((folder / Path(source).expanduser()).resolve())  # a glob is kept as a pattern
 
 
 def check_parameters(given: dict, declared: dict[str, dict], *, where: str) -> None:

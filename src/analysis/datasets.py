@@ -45,12 +45,16 @@ class Dataset:
         Generator parameters for synthetic data, else an empty dict.
     customers_source
         The customers file, when one was read.
+    fingerprint
+        A content fingerprint computed where the data was read (a ``source:`` on an engine);
+        empty: the run fingerprints the file or the table.
     campaigns
         A campaign log that came with the data (``retail-demo`` with a planted campaign: see
         :func:`analysis.demo_campaign.plant_campaign`), else None.
     """
 
     name: str
+    #: a pandas DataFrame, or an Ibis table for a ``source:`` read by an engine
     transactions: pd.DataFrame
     customers: pd.DataFrame | None = None
     source: str = ""
@@ -59,6 +63,7 @@ class Dataset:
     parameters: dict = field(default_factory=dict)
     customers_source: str = ""
     campaigns: pd.DataFrame | None = None
+    fingerprint: str = ""
 
 
 _CDNOW_FILES = {"cdnow": "CDNOW_master.txt", "cdnow-sample": "CDNOW_sample.txt"}

@@ -218,6 +218,8 @@ def load_inputs(
     customer_columns: dict[str, str] | None = None,
     read_options: dict | None = None,
     demo_options: dict | None = None,
+    source: str | None = None,
+    engine="duckdb",
 ) -> Dataset:
     """Read transactions (and customers) from a file or a bundled dataset, canonical columns.
 
@@ -235,12 +237,17 @@ def load_inputs(
         ``dayfirst``, ``timezone``, ``decimal`` are used when typing the values.
     demo_options
         Generator options for ``retail-demo`` (``n_customers``, ``seed``, ``mess_rate``).
+    source
+        Parquet path(s) or a table name read by ``engine`` instead of a file loaded into Python
+        (:func:`analysis.sources.open_source`); used before ``transactions`` and ``dataset``.
+    engine
+        Where a ``source`` is read and cleaned: ``"duckdb"`` or ``"spark"``.
 
     Returns
     -------
     Dataset
-        ``transactions`` with canonical column names (untyped) and ``source_row``;
-        ``customers`` validated, or None.
+        ``transactions`` with canonical column names (untyped) and ``source_row``, or for a
+        ``source`` a lazy Ibis table on the engine; ``customers`` validated, or None.
     """
     options = dict(read_options or {})
     known = {"sheet", "sql", "encoding", "delimiter", "header_row", "customers_sheet",
@@ -249,7 +256,14 @@ def load_inputs(
     if unknown:
         raise ConfigError(f"read_options has unknown keys {sorted(unknown)}; known: "
                           f"{sorted(known)}.")
-    if transactions:
+    if source and transactions:
+        raise ConfigError("give either source (read by the engine) or transactions (a file "
+                          "loaded into Python), not both.")
+    if source:
+        from analysis.sources import open_source
+
+        data = open_source(source, engine=engine, columns=columns)
+    elif transactions:
         header_row = options.get("header_row", 1)
         if not isinstance(header_row, int) or header_row < 1:
             raise ConfigError(f"read_options.header_row must be a row number (1, 2, ...), "
@@ -260,7 +274,8 @@ def load_inputs(
         data = Dataset(name=Path(transactions).name, transactions=raw, source=str(transactions))
     else:
         data = load_dataset(dataset, **(demo_options or {}))
-    data.transactions = resolve_columns(data.transactions, columns, source=data.source)
+    if not source:
+        data.transactions = resolve_columns(data.transactions, columns, source=data.source)
     if customers:
         table = read_table(customers, sheet=options.get("customers_sheet"))
         data.customers = resolve_columns(table, customer_columns, source=customers,

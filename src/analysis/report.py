@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -303,8 +304,9 @@ def save_table(report: Report, name: str, table: pd.DataFrame) -> Path:
         table.attrs = json.loads(json.dumps(attrs, default=str))
         if path.suffix == ".csv":
             table.to_csv(path, index=False)
-        else:
-            table.to_parquet(path, index=False)
+        else:  # microseconds: Spark cannot read nanosecond Parquet timestamps
+            table.to_parquet(path, index=False, coerce_timestamps="us",
+                             allow_truncated_timestamps=False)
     finally:
         table.attrs = attrs
     return path
@@ -353,11 +355,15 @@ def load_table(report: Report, name: str, *, optional: bool = False) -> pd.DataF
     """Read an artifact another notebook wrote, with a clear error when it is missing
     (``optional``: None instead)."""
     path = report.artifacts / name
-    if not path.is_file():
+    if not path.exists():  # a Parquet "file" Spark wrote is a folder of parts
         if optional:
             return None
         raise FenqunError(f"{path} is missing: run 10-data-quality first (it writes {name}).")
-    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    table = pd.read_parquet(path)
+    stamps = [c for c in table.columns if pd.api.types.is_datetime64_dtype(table[c])]
+    return table.astype(dict.fromkeys(stamps, "datetime64[ns]")) if stamps else table
 
 
 def load_json(report: Report, name: str, *, optional: bool = False) -> dict | None:
@@ -442,7 +448,12 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
     from analysis.provenance import fingerprint_file, fingerprint_frame
 
     save_table(report, "ledger.csv", result.ledger)
-    save_table(report, "transactions.parquet", result.transactions)
+    if isinstance(data.transactions, pd.DataFrame):
+        save_table(report, "transactions.parquet", result.transactions)
+    else:  # a source read by the engine: the engine writes the kept lines, Python never holds them
+        target = report.artifacts / "transactions.parquet"
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        result.write_transactions(target)
     if data.customers is not None:
         save_table(report, "customer_master.parquet", data.customers)
     if getattr(data, "truth", None) is not None:
@@ -452,8 +463,8 @@ def save_data_artifacts(report: Report, data, result: CleaningResult) -> dict:
     else:  # a log left by an earlier run in this folder does not belong to this data
         (report.artifacts / "campaigns.parquet").unlink(missing_ok=True)
     source = Path(data.source)
-    fingerprint = (fingerprint_file(source) if source.is_file()
-                   else fingerprint_frame(data.transactions))
+    fingerprint = data.fingerprint or (fingerprint_file(source) if source.is_file()
+                                       else fingerprint_frame(data.transactions))
     customers = Path(data.customers_source) if data.customers_source else None
     record = {"name": data.name, "source": data.source, "description": data.description,
               "fingerprint": fingerprint, "input_rows": result.input_rows,
