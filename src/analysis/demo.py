@@ -59,6 +59,11 @@ CATEGORIES = {
     "industrial": (25, 150.0, 2000.0, 0.02, 0.10, 0.40),
 }
 CATEGORY_NAMES = (*CATEGORIES, "postage")
+#: Personal taste: this share of a customer's order lines start in the customer's own window of
+#: TASTE_WIDTH neighbouring products of the category (a style family), the rest anywhere in it,
+#: so purchase histories carry a personal signal for recommendations to find.
+TASTE_SHARE = 0.6
+TASTE_WIDTH = 4
 
 
 @dataclass
@@ -151,8 +156,12 @@ def _purchase_times(rng, birth, window, lam, p_drop):
     return owner, times, m, n_left > n_arrivals, last
 
 
-def _order_lines(rng, value, order_industry):
-    """Split each order into 1-5 lines of distinct products; quantity x unit price ~ value."""
+def _order_lines(rng, value, order_industry, order_taste, taste_rng):
+    """Split each order into 1-5 lines of distinct products; quantity x unit price ~ value.
+
+    ``order_taste`` (orders x categories, uniform in [0, 1)) places the ordering customer's
+    favourite window in each category; ``taste_rng`` draws which orders follow it (a stream of
+    its own, so the rest of the data does not move when the taste model changes)."""
     n_orders = len(value)
     n_per = rng.choice(len(LINES_PER_ORDER_P), n_orders, p=LINES_PER_ORDER_P) + 1
     order = np.repeat(np.arange(n_orders), n_per)
@@ -174,6 +183,10 @@ def _order_lines(rng, value, order_industry):
     # Consecutive products from a random start: distinct products within an order.
     position = np.arange(len(order)) - np.repeat(np.cumsum(n_per) - n_per, n_per)
     start = np.floor(rng.random(n_orders)[order] * counts[category]).astype(np.int64)
+    own = (np.floor(order_taste[order, category] * counts[category]).astype(np.int64)
+           + taste_rng.integers(0, TASTE_WIDTH, n_orders)[order])
+    start = np.where((taste_rng.random(n_orders) < TASTE_SHARE)[order], own, start)
+    del own
     offset = (start + position) % counts[category]
     del position, start
     product = ((np.cumsum(counts) - counts)[category] + offset).astype(np.int16)
@@ -304,9 +317,12 @@ def generate_retail_demo(
     n_orders = len(order_cust)
     order_sec = _seconds(order_time)
     value = rng.gamma(gg_p, 1.0 / nu[order_cust])
+    taste_rng = np.random.default_rng([seed, 1])  # see TASTE_SHARE
+    taste = taste_rng.random((n, len(CATEGORIES)))
     line_order, category, product, quantity, price, n_products = _order_lines(
-        rng, value, industry[order_cust]
+        rng, value, industry[order_cust], taste[order_cust], taste_rng
     )
+    del taste
     n_lines = len(line_order)
     code, by_signup, signup, birthday, people = _customer_attributes(
         rng, industry, birth, n_leads, n_days

@@ -12,7 +12,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from analysis.demo import CATEGORY_NAMES, INDUSTRIES, DemoData, _order_lines, _seconds
+from analysis.demo import (CATEGORIES, CATEGORY_NAMES, INDUSTRIES, DemoData, _order_lines,
+                           _seconds)
 from analysis.errors import ConfigError
 
 __all__ = ["plant_campaign"]
@@ -107,7 +108,10 @@ def plant_campaign(demo: DemoData, *, uplift: float, campaign_day: str | None = 
     who = demo.customers.set_index("customer_id").loc[people["customer_id"].to_numpy()[extra]]
     value = rng.gamma(params["gamma_gamma"]["p"], 1.0 / people["nu"].to_numpy()[extra])
     industry = pd.Index(INDUSTRIES).get_indexer(who["industry"])
-    line_order, category, product, quantity, price, _ = _order_lines(rng, value, industry)
+    # the extra orders pick products without the customer's taste (truth does not keep it)
+    taste = rng.random((len(extra), len(CATEGORIES)))
+    line_order, category, product, quantity, price, _ = _order_lines(rng, value, industry, taste,
+                                                                   rng)
     days = (day - start).days + rng.random(len(extra)) * window_days
     origin = np.datetime64(start.date(), "s")
     tx = demo.transactions
