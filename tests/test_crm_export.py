@@ -235,3 +235,16 @@ def test_bad_previous_table_and_options_are_refused(customers, tmp_path):
         _write(customers, tmp_path, chunk_rows=0)
     with pytest.raises(ConfigError, match="language"):
         _write(customers, tmp_path, language="fr")
+
+
+def test_recommended_products_are_exported_except_to_the_control_group(customers, tmp_path):
+    products = {f"recommended_{k}": [f"P{k}", f"Q{k}", f"R{k}", None] for k in (1, 2, 3)}
+    _write(customers.assign(**products), tmp_path)
+    out = tmp_path / "exports"
+    zoho = pd.read_csv(out / "zoho-001.csv", dtype=str, keep_default_na=False)
+    assert zoho.loc[0, ["Recommended Product 1", "Recommended Product 2",
+                        "Recommended Product 3"]].tolist() == ["P1", "P2", "P3"]
+    assert zoho.loc[1, "Recommended Product 1"] == ""  # held out: nothing to offer
+    assert zoho.loc[2, "Recommended Product 3"] == "R3" and zoho.loc[3, "Recommended Product 1"] == ""
+    sheet = pd.read_excel(out / "fxiaoke.xlsx", dtype=str)
+    assert sheet.loc[0, "推荐商品1"] == "P1" and pd.isna(sheet.loc[1, "推荐商品2"])

@@ -42,7 +42,7 @@ def test_rows_are_buyers_then_customers_only_in_segments(summary, segments):
     assert np.isnan(row.loc["lead", "revenue"])          # lead: no summary values, not zeros
     assert table.attrs["counts"] == {"customers": 4, "buyers": 3, "without_purchase": 1}
     assert table.attrs["sources"] == ["summary", "segments"]
-    assert table.attrs["missing"] == ["clusters", "clv", "churn"]
+    assert table.attrs["missing"] == ["clusters", "clv", "churn", "recommendations"]
 
 
 def test_all_pieces_left_joined_and_extra_ids_dropped_and_counted(summary, segments):
@@ -52,19 +52,28 @@ def test_all_pieces_left_joined_and_extra_ids_dropped_and_counted(summary, segme
                         "p_alive": [0.5, 0.9, 0.1]})
     churn = pd.DataFrame({"customer_id": ["a"], "active": [True], "churn_probability": [0.8],
                           "risk_tier": ["high"], "return_probability": [np.nan]})
-    table = customer_360(summary, segments=segments, clusters=clusters, clv=clv, churn=churn)
+    recommendations = pd.DataFrame({"customer_id": ["b", "b", "a", "b", "b"],
+                                    "rank": [2, 1, 1, 3, 4],
+                                    "product_id": ["P2", "P1", "P9", "P3", "P4"]})
+    table = customer_360(summary, segments=segments, clusters=clusters, clv=clv, churn=churn,
+                         recommendations=recommendations)
     assert len(table) == 4 and table["customer_id"].is_unique
     assert "ghost" not in set(table["customer_id"])
-    assert table.attrs["dropped"] == {"segments": 0, "clusters": 0, "clv": 1, "churn": 0}
+    assert table.attrs["dropped"] == {"segments": 0, "clusters": 0, "clv": 1, "churn": 0,
+                                      "recommendations": 0}
     assert table.attrs["sources"] == ["summary", *PIECES] and table.attrs["missing"] == []
     assert table.attrs["renamed"] == {}
     row = table.set_index("customer_id")
     assert row.loc["b", "clv"] == 7.0 and np.isnan(row.loc["a", "clv"])
     assert row.loc["a", "churn_probability"] == 0.8
     assert row.loc["c", "cluster_name"] == "small"
+    assert row.loc["b", ["recommended_1", "recommended_2", "recommended_3"]].tolist() == [
+        "P1", "P2", "P3"]  # the top 3 by rank, whatever the row order
+    assert row.loc["a", "recommended_1"] == "P9" and pd.isna(row.loc["a", "recommended_2"])
+    assert pd.isna(row.loc["c", "recommended_1"])
     expected = ["customer_id", "frequency", "revenue", "value_tier", "lifecycle_stage", "cluster",
                 "cluster_name", "clv", "p_alive", "active", "churn_probability", "risk_tier",
-                "return_probability"]
+                "return_probability", "recommended_1", "recommended_2", "recommended_3"]
     assert list(table.columns) == expected
 
 

@@ -24,8 +24,9 @@ run's ``exports/`` folder:
 
 Optional columns the table lacks are left out of every file (not faked); other columns are
 ignored. CLV is rounded to 2 decimals, churn probability to 4. Control-group (``holdout``)
-customers get the action :data:`NO_CONTACT` and no channel, offer or next contact date, so no
-campaign reaches them; their ``rule`` stays, so the next run can measure the effect by rule.
+customers get the action :data:`NO_CONTACT` and no channel, offer, next contact date or
+recommended products (``recommended_1``..``_3`` from 55-recommendations), so no campaign reaches
+them; their ``rule`` stays, so the next run can measure the effect by rule.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ __all__ = ["COLUMNS", "ZOHO_FIELDS", "FXIAOKE_FIELDS", "NO_CONTACT", "MAX_CHUNK_
 COLUMNS = ("customer_id", "rfm_segment", "value_tier", "lifecycle_stage", "cluster", "cluster_name",
            "clv",
            "churn_probability", "risk_tier", "rule_id", "rule", "action", "contact_channel",
-           "offer", "owner", "next_contact_date", "holdout")
+           "offer", "owner", "next_contact_date", "holdout",
+           "recommended_1", "recommended_2", "recommended_3")
 #: Columns whose change (with ``action``) puts a customer in the delta; also the Zoho tags.
 SEGMENT_COLUMNS = ("rfm_segment", "value_tier", "lifecycle_stage", "cluster_name", "risk_tier")
 #: Canonical column -> Zoho CRM field label (custom fields to create once in Zoho).
@@ -59,7 +61,8 @@ ZOHO_FIELDS = {
     "risk_tier": "Churn Risk", "rule_id": "Playbook Rule ID", "rule": "Playbook Rule",
     "action": "Next Action", "contact_channel": "Contact Channel", "offer": "Offer",
     "owner": "Playbook Owner", "next_contact_date": "Next Contact Date",
-    "holdout": "Holdout",
+    "holdout": "Holdout", "recommended_1": "Recommended Product 1",
+    "recommended_2": "Recommended Product 2", "recommended_3": "Recommended Product 3",
 }
 #: Canonical column -> Fxiaoke (纷享销客) import header.
 FXIAOKE_FIELDS = {
@@ -69,7 +72,8 @@ FXIAOKE_FIELDS = {
     "churn_probability": "流失概率", "risk_tier": "流失风险", "rule_id": "策略规则编号",
     "rule": "策略规则", "action": "运营动作", "contact_channel": "触达渠道",
     "offer": "优惠类型", "owner": "负责团队", "next_contact_date": "下次回访日期",
-    "holdout": "对照组",
+    "holdout": "对照组", "recommended_1": "推荐商品1", "recommended_2": "推荐商品2",
+    "recommended_3": "推荐商品3",
 }
 #: The action written for control-group customers, by language.
 NO_CONTACT = {"zh": "不联系（对照组）", "en": "no contact"}
@@ -110,7 +114,9 @@ def _canonical(table: pd.DataFrame, language: str) -> pd.DataFrame:
         if "action" in out:
             out["action"] = out["action"].astype(object)
             out.loc[held, "action"] = NO_CONTACT[language]
-        for column in ("contact_channel", "offer", "owner", "next_contact_date"):
+        # no product suggestion either: a rep who offers one would treat the control group
+        for column in ("contact_channel", "offer", "owner", "next_contact_date",
+                       "recommended_1", "recommended_2", "recommended_3"):
             if column in out:
                 out.loc[held, column] = None if column != "next_contact_date" else pd.NaT
     for column, digits in (("clv", 2), ("churn_probability", 4)):

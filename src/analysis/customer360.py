@@ -24,13 +24,38 @@ import pandas as pd
 
 from analysis.errors import DataContractError, require_columns
 
-__all__ = ["PIECES", "customer_360"]
+__all__ = ["PIECES", "RECOMMENDED", "customer_360", "recommended_columns"]
 
 #: Optional pieces, in join order (the artifact each comes from is in parentheses):
 #: segments (segments.parquet), clusters (clusters.parquet), clv (clv.parquet),
-#: churn (churn.parquet).
-PIECES = ("segments", "clusters", "clv", "churn")
+#: churn (churn.parquet), recommendations (recommendations.parquet).
+PIECES = ("segments", "clusters", "clv", "churn", "recommendations")
+#: Recommended products carried into the 360 (and the CRM files): the top ranks.
+RECOMMENDED = 3
 _KEY = "customer_id"
+
+
+def recommended_columns(recommendations: pd.DataFrame, n: int = RECOMMENDED) -> pd.DataFrame:
+    """The long recommendations table as one row per customer: ``recommended_1`` .. ``_n``.
+
+    Parameters
+    ----------
+    recommendations
+        ``customer_id``, ``rank`` (1 = best), ``product_id`` (``recommendations.parquet``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` and ``recommended_1`` .. ``recommended_<n>`` (product ids as text;
+        empty where a customer has fewer recommendations).
+    """
+    require_columns(recommendations, [_KEY, "rank", "product_id"], source="recommendations",
+                    hint="pass recommendations.parquet from 55-recommendations.")
+    top = recommendations[recommendations["rank"].between(1, n)]
+    wide = top.pivot(index=_KEY, columns="rank", values="product_id")
+    wide = wide.reindex(columns=range(1, n + 1)).astype("string")
+    wide.columns = [f"recommended_{k}" for k in wide.columns]
+    return wide.reset_index().rename_axis(columns=None)
 
 
 def _check_piece(frame, name: str) -> None:
@@ -55,8 +80,9 @@ def _id_kind(frame: pd.DataFrame) -> str:
 
 def customer_360(summary: pd.DataFrame, *, segments: pd.DataFrame | None = None,
                  clusters: pd.DataFrame | None = None, clv: pd.DataFrame | None = None,
-                 churn: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per customer: summary, segments, clusters, CLV and churn, left-joined.
+                 churn: pd.DataFrame | None = None,
+                 recommendations: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per customer: summary, segments, clusters, CLV, churn and recommended products.
 
     Parameters
     ----------
@@ -73,6 +99,9 @@ def customer_360(summary: pd.DataFrame, *, segments: pd.DataFrame | None = None,
     churn
         ``customer_id``, ``active``, ``churn_probability``, ``risk_tier``,
         ``return_probability`` (``churn.parquet``).
+    recommendations
+        ``recommendations.parquet`` (long: ``customer_id``, ``rank``, ``product_id``, ...),
+        joined as ``recommended_1`` .. ``recommended_3`` (:func:`recommended_columns`).
 
     Returns
     -------
@@ -97,7 +126,10 @@ def customer_360(summary: pd.DataFrame, *, segments: pd.DataFrame | None = None,
     ([nan, 5.0], ['segments', 'clusters', 'churn'])
     """
     _check_piece(summary, "summary")
-    given = {"segments": segments, "clusters": clusters, "clv": clv, "churn": churn}
+    if recommendations is not None and "rank" in recommendations:
+        recommendations = recommended_columns(recommendations)
+    given = {"segments": segments, "clusters": clusters, "clv": clv, "churn": churn,
+             "recommendations": recommendations}
     pieces = {name: frame for name, frame in given.items() if frame is not None}
     for name, frame in pieces.items():
         _check_piece(frame, name)
