@@ -24,7 +24,7 @@ MIN_GROUP_CUSTOMERS = 10
 OTHER_GROUPS = "other small groups"
 #: The notebook that makes each optional piece of the customer 360.
 NOTEBOOKS = {"segments": "20-segments", "clusters": "30-clusters", "clv": "40-clv",
-             "churn": "50-churn"}
+             "churn": "50-churn", "recommendations": "55-recommendations"}
 #: Money columns of :func:`strategy_table` (summed when rules are merged).
 MONEY_COLUMNS = ("revenue", "clv", "value_at_stake", "budget", "expected_return")
 
