@@ -5,6 +5,7 @@ speed: speed is measured by `make bench` at 1M customers, never asserted in unit
 """
 
 import json
+from pathlib import Path
 
 from analysis.bench import METHODS, run_summary_benchmark
 
@@ -154,3 +155,29 @@ def test_engine_benchmark_harness(tmp_path):
     if "skipped" not in report["engines"]["spark"]:
         assert report["identical"] is True and report["engines"]["spark"]["jvm_peak_mb"] > 100
     assert "engines: customer summary" in format_report(report)
+
+
+def test_scale_benchmark_harness(tmp_path):
+    from analysis.bench_scale import format_report, run_scale_benchmark
+
+    out, cache = tmp_path / "scale.json", tmp_path / "cache"
+    report = run_scale_benchmark(2_000, seed=1, out=out, cache_dir=cache, copies=(1, 3, 10),
+                                 max_copies=5)
+    saved = json.loads(out.read_text())
+    base = saved["base"]["lines"]
+    assert base > 10_000 and [s["copies"] for s in saved["sizes"]] == [1, 3]  # 10 > max_copies
+    for size in saved["sizes"]:
+        # each copy has its own customers and the same lines
+        assert size["lines"] == size["copies"] * base
+        assert size["customers"] == size["copies"] * 2_000
+        assert size["seconds"] > 0 and size["peak_mb"] > 0 and size["spill_peak_mb"] >= 0
+    assert saved["largest"]["lines"] == 3 * base
+    assert "handled" in saved["stopped"] and saved["duckdb"]["memory_limit"]
+    copies = sorted((cache / Path(saved["copy_folder"]).name).glob("copy-*.parquet"))
+    assert len(copies) == 3 and not list(cache.glob("duckdb-spill-*"))  # spill folder removed
+    written = [c.stat().st_mtime_ns for c in copies]
+    again = run_scale_benchmark(2_000, seed=1, out=None, cache_dir=cache, copies=(3,),
+                                time_limit=60)
+    assert again["sizes"][0]["generate_seconds"] < 1  # the copies are reused
+    assert [c.stat().st_mtime_ns for c in copies] == written
+    assert "largest handled" in format_report(report)

@@ -11,8 +11,10 @@ commands:
   bench   time the customer summary and the CLV models against lifetimes, the
           segmentation, churn features, fitting and scoring, the clustering, and the
           segment snapshots and migration of 1,000,000 customers
-          (--only summary|segments|clv|churn|clusters|evaluation|engines,
-          --customers N); engines: the summary on DuckDB and on local Spark
+          (--only summary|segments|clv|churn|clusters|evaluation|engines|scale,
+          --customers N); engines: the summary on DuckDB and on local Spark;
+          scale: how many lines DuckDB summarises (copies of the 10M; --scale-max-copies N,
+          --scale-time-limit SECONDS)
 """
 
 
@@ -35,16 +37,18 @@ def main(argv: list[str] | None = None) -> int:
             bench_clv,
             bench_engines,
             bench_evaluation,
+            bench_scale,
             bench_segments,
         )
 
         parts = {"summary": bench.main, "segments": bench_segments.main, "clv": bench_clv.main,
                  "churn": bench_churn.main, "clusters": bench_clusters.main,
-                 "evaluation": bench_evaluation.main, "engines": bench_engines.main}
+                 "evaluation": bench_evaluation.main, "engines": bench_engines.main,
+                 "scale": bench_scale.main}
         only = rest[rest.index("--only") + 1] if "--only" in rest else None
         if only is not None and only not in parts:
-            print("--only takes summary, segments, clv, churn, clusters, evaluation or engines",
-                  file=sys.stderr)
+            print("--only takes summary, segments, clv, churn, clusters, evaluation, engines or "
+                  "scale", file=sys.stderr)
             return 2
         for name, part in parts.items():
             code = part(rest) if only in (None, name) else 0
