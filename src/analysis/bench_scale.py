@@ -48,7 +48,7 @@ _VERSION = hashlib.sha256((_BASE_SQL + _COPY_SQL).encode()).hexdigest()[:8]
 def run_scale_benchmark(n_customers: int = 1_000_000, *, seed: int = 7,
                         out: str | Path | None = "reports/bench/scale.json",
                         cache_dir: str | Path = "data/bench", copies=COPIES,
-                        max_copies: int = 100, time_limit: float = 900.0) -> dict:
+                        max_copies: int = 30, time_limit: float = 900.0) -> dict:
     """Summarise ever larger copies of the benchmark lines on DuckDB until one size fails.
 
     Parameters
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.bench import part_arguments
 
     args = part_arguments(argv, out="reports/bench/scale.json", repeats=1,
-                          extra={"--scale-max-copies": 100, "--scale-time-limit": 900})
+                          extra={"--scale-max-copies": 30, "--scale-time-limit": 900})
     report = run_scale_benchmark(args.customers, seed=args.seed, out=args.out,
                                  cache_dir=args.cache_dir, max_copies=args.scale_max_copies,
                                  time_limit=args.scale_time_limit)
