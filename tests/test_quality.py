@@ -1,10 +1,20 @@
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from analysis.cleaning import clean_transactions
-from analysis.quality import overview_metrics, purchase_gaps, revenue_by_facet, revenue_by_month
+from analysis.errors import DataContractError
+from analysis.quality import (
+    cleaned_lines,
+    overview_metrics,
+    purchase_days,
+    purchase_gap_counts,
+    purchase_gaps,
+    revenue_by_facet,
+    revenue_by_month,
+)
 
 
 @pytest.fixture
@@ -65,3 +75,37 @@ def test_overview_metrics(lines):
     assert metrics["period_start"] == "2024-01-01" and metrics["period_end"] == "2024-03-05"
     assert overview_metrics(lines, summary)["potential_customers"] is None
     assert not math.isnan(metrics["average_order_value"])
+
+
+def test_purchase_gap_counts_are_the_histogram_of_the_gaps(lines):
+    counts = purchase_gap_counts(lines.transactions)
+    assert counts.to_dict("list") == {"gap_days": [10, 30], "repeat_purchases": [1, 1]}
+    assert purchase_gap_counts(lines.transactions.iloc[:0]).empty
+
+
+def test_purchase_days_keep_the_time_unit_and_read_parquet(lines, tmp_path):
+    kept = lines.transactions
+    days = purchase_days(kept)
+    assert days["day"].dtype == kept["timestamp"].dtype
+    assert days["day"].dt.strftime("%m-%d").tolist() == ["01-01", "01-11", "02-01", "03-02",
+                                                         "03-05"]
+    path = tmp_path / "kept.parquet"
+    kept[["customer_id", "timestamp", "amount", "channel"]].to_parquet(path)
+    pd.testing.assert_frame_equal(purchase_gaps(path), purchase_gaps(kept))
+    pd.testing.assert_frame_equal(revenue_by_facet(path, "channel"),
+                                  revenue_by_facet(kept, "channel"))
+
+
+def test_a_missing_column_is_named(lines):
+    with pytest.raises(DataContractError, match="the transactions.*no column 'amount'"):
+        purchase_gaps(lines.transactions.drop(columns="amount"))
+
+
+def test_overview_metrics_of_pandas_lines_only(lines):
+    summary = pd.DataFrame({"customer_id": ["a", "b", "c"], "frequency": [1, 1, 0],
+                            "orders": [2, 2, 1], "revenue": [35.0, 150.0, 7.0]})
+    plain = SimpleNamespace(transactions=lines.transactions, revenue_lines=lines.revenue_lines,
+                            input_rows=lines.input_rows)  # a result without engine tables
+    assert overview_metrics(plain, summary) == overview_metrics(lines, summary)
+    kept, revenue = cleaned_lines(plain)
+    assert kept is plain.transactions and revenue is plain.revenue_lines

@@ -22,7 +22,7 @@ from analysis.errors import FenqunError
 from analysis.fonts import use_cjk_font
 from analysis.labels import Labels
 from analysis.provenance import git_commit, package_versions
-from analysis.quality import revenue_by_facet, revenue_by_month
+from analysis.quality import cleaned_lines, revenue_by_facet, revenue_by_month
 
 __all__ = [
     "Report",
@@ -258,21 +258,30 @@ def plot_distributions(
     customers: pd.DataFrame | None = None,
     *,
     facets: tuple[str, ...] = ("channel", "region", "industry", "store_id", "category"),
+    engine="duckdb",
 ):
     """A grid of the data-quality charts: orders per customer, purchase gaps, revenue by month,
-    and revenue by the first two facets present in the data. Returns the Figure."""
+    and revenue by the first two facets present in the data. Returns the Figure.
+
+    The monthly and facet tables are aggregated on ``engine`` (``"duckdb"``, ``"spark"``, a
+    SparkSession or an Ibis backend: :func:`analysis.quality.cleaned_lines`)."""
     from analysis import plotting
 
     labels = report.labels
-    kept = result.transactions
-    tables = [(f, revenue_by_facet(kept, f, customers)) for f in facets]
-    tables = [(f, t) for f, t in tables if len(t) > 1][:2]
+    kept, revenue = cleaned_lines(result, engine=engine)
+    tables = []
+    for facet in facets:  # each is a query (on Spark, a job): stop at the second one shown
+        table = revenue_by_facet(kept, facet, customers, engine=engine)
+        if len(table) > 1:
+            tables.append((facet, table))
+        if len(tables) == 2:
+            break
     n_panels = 3 + len(tables)
     fig, axes = plt.subplots((n_panels + 1) // 2, 2, figsize=(11, 3.6 * ((n_panels + 1) // 2)))
     axes = axes.ravel()
     plotting.plot_orders_per_customer(summary, labels=labels, ax=axes[0])
     plotting.plot_purchase_gaps(gaps, labels=labels, ax=axes[1])
-    plotting.plot_revenue_by_month(revenue_by_month(result.revenue_lines), labels=labels,
+    plotting.plot_revenue_by_month(revenue_by_month(revenue, engine=engine), labels=labels,
                                    ax=axes[2])
     for ax, (facet, table) in zip(axes[3:], tables, strict=False):
         plotting.plot_revenue_by_facet(table, facet, labels=labels, ax=ax)
