@@ -11,10 +11,11 @@ commands:
   bench   time the customer summary and the CLV models against lifetimes, the
           segmentation, churn features, fitting and scoring, the clustering, and the
           segment snapshots and migration of 1,000,000 customers
-          (--only summary|segments|clv|churn|clusters|evaluation|engines|scale,
+          (--only summary|segments|clv|churn|clusters|evaluation|engines|scale|recommend,
           --customers N); engines: the summary on DuckDB and on local Spark;
           scale: how many lines DuckDB summarises (copies of the 10M; --scale-max-copies N,
-          --scale-time-limit SECONDS)
+          --scale-time-limit SECONDS); recommend: training and top-10 for 1M customers x
+          --products N (default 5000)
 """
 
 
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_clv,
             bench_engines,
             bench_evaluation,
+            bench_recommend,
             bench_scale,
             bench_segments,
         )
@@ -44,11 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         parts = {"summary": bench.main, "segments": bench_segments.main, "clv": bench_clv.main,
                  "churn": bench_churn.main, "clusters": bench_clusters.main,
                  "evaluation": bench_evaluation.main, "engines": bench_engines.main,
-                 "scale": bench_scale.main}
+                 "scale": bench_scale.main, "recommend": bench_recommend.main}
         only = rest[rest.index("--only") + 1] if "--only" in rest else None
         if only is not None and only not in parts:
-            print("--only takes summary, segments, clv, churn, clusters, evaluation, engines or "
-                  "scale", file=sys.stderr)
+            print("--only takes summary, segments, clv, churn, clusters, evaluation, engines, "
+                  "scale or recommend", file=sys.stderr)
             return 2
         for name, part in parts.items():
             code = part(rest) if only in (None, name) else 0
