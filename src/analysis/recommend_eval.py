@@ -35,7 +35,7 @@ from analysis.recommend import (
 from analysis.recommend_data import purchase_lines
 
 __all__ = ["OutOfTimeSplit", "split_out_of_time", "evaluate_recommenders", "best_method",
-           "MODELS", "BASELINES", "RULE"]
+           "make_recommender", "MODELS", "BASELINES", "RULE"]
 
 #: The personal models :func:`evaluate_recommenders` knows by name.
 MODELS = {"item_similarity": ItemSimilarityRecommender, "als": ALSRecommender}
@@ -260,3 +260,16 @@ def best_method(table: pd.DataFrame) -> str:
     if better.empty:
         return "popularity"
     return str(better.sort_values("hit_rate@k", ascending=False, kind="stable")["method"].iloc[0])
+
+
+def make_recommender(method: str, groups: pd.DataFrame, *, by: str, seed: int = 0):
+    """The unfitted recommender a ``method`` of the evaluation table names, set up exactly as it
+    was evaluated (groups, ``by`` and ``random_state``), to fit on all lines for the exports.
+
+    Raises
+    ------
+    ConfigError
+        A method that is neither a baseline nor in :data:`MODELS`.
+    """
+    models = [] if method in BASELINES else [method]
+    return _estimators(models, groups, by, seed)[method]

@@ -15,9 +15,17 @@ from matplotlib.axes import Axes
 from analysis.labels import Labels
 from analysis.plotting import new_axes
 
-__all__ = ["plot_group_affinity"]
+__all__ = ["plot_group_affinity", "scheme_name"]
 
 _MAX_ANNOTATED = 12  # annotate cells when at most this many columns
+
+
+def scheme_name(labels: Labels, scheme: str) -> str:
+    """Display name of a grouping: a segment scheme, a facet or the clusters."""
+    for group in ("schemes", "facets"):
+        if scheme in labels.mapping(group):
+            return labels(group, scheme)
+    return labels.mapping("recommend").get(f"scheme_{scheme}", scheme)
 
 
 def plot_group_affinity(affinity: pd.DataFrame, *, labels: Labels,
@@ -52,10 +60,8 @@ def plot_group_affinity(affinity: pd.DataFrame, *, labels: Labels,
                 annot=grid.round(2) if grid.shape[1] <= _MAX_ANNOTATED else False, fmt=".2f",
                 cbar_kws={"label": labels("recommend", "heatmap_colorbar") + " (log2)"},
                 linewidths=0.5, linecolor="white")
-    scheme = affinity.attrs.get("by", "")
-    name = next((labels(g, scheme) for g in ("schemes", "facets")
-                 if scheme in labels.mapping(g)), scheme)
-    ax.set_title(labels("recommend", "heatmap_title", scheme=name))
+    ax.set_title(labels("recommend", "heatmap_title",
+                        scheme=scheme_name(labels, affinity.attrs.get("by", ""))))
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(axis="x", rotation=0)

@@ -17,12 +17,60 @@ import pandas as pd
 from analysis.affinity import top_affinities
 from analysis.labels import Labels
 from analysis.recommend_eval import best_method
-from analysis.recommend_plots import plot_group_affinity
+from analysis.recommend_plots import plot_group_affinity, scheme_name
 from analysis.report import Report, emit, left_align, markdown
 from analysis.strategy_summary import MIN_GROUP_CUSTOMERS
 
-__all__ = ["group_name", "show_affinity", "show_basket_pairs", "show_evaluation",
+__all__ = ["GROUP_FACETS", "recommendation_groups", "group_name", "show_affinity", "show_basket_pairs", "show_evaluation",
            "show_sources", "example_sentences", "recommend_headlines"]
+
+
+#: Fixed customer attributes that can group the favourites, in order of preference. Segments are
+#: not used: they are computed from all the lines, so in the evaluation they would know the future.
+GROUP_FACETS = ("industry", "region", "channel")
+ALL_CUSTOMERS = "all_customers"
+
+
+def recommendation_groups(segments: pd.DataFrame, clusters: pd.DataFrame | None = None, *,
+                          group_by: str = "") -> tuple[pd.DataFrame, str]:
+    """Per-customer groups for affinities and favourites, and the column the favourites use.
+
+    Parameters
+    ----------
+    segments
+        ``segments.parquet``: ``customer_id``, the schemes and the facets.
+    clusters
+        ``clusters.parquet`` (optional): ``customer_id``, ``cluster_name`` are joined.
+    group_by
+        The favourites' group column; empty: the first of :data:`GROUP_FACETS` the data has
+        with at least two known values, else one group of all customers.
+
+    Returns
+    -------
+    tuple
+        ``(groups, by)``: every customer of ``segments`` once, with the joined columns (and
+        ``all_customers`` when no facet applies), and the chosen column.
+
+    Raises
+    ------
+    ConfigError
+        ``group_by`` is not a column of the groups.
+    """
+    from analysis.errors import ConfigError
+
+    groups = segments.copy()
+    if clusters is not None and "cluster_name" in clusters:
+        groups = groups.merge(clusters[["customer_id", "cluster_name"]], on="customer_id",
+                              how="left")
+    if group_by:
+        if group_by not in groups:
+            raise ConfigError(f"group_by={group_by!r} is not a customer attribute here; choose "
+                              f"one of {', '.join(c for c in groups.columns if c != 'customer_id')}.")
+        return groups, group_by
+    for facet in GROUP_FACETS:
+        if facet in groups and groups[facet].replace("unknown", pd.NA).nunique() >= 2:
+            return groups, facet
+    return groups.assign(**{ALL_CUSTOMERS: "all"}), ALL_CUSTOMERS
 
 
 def _text(labels: Labels, key: str, **fields) -> str:
@@ -37,13 +85,6 @@ def _count(labels: Labels, n, min_group: int) -> str:
 def group_name(labels: Labels, scheme: str, group) -> str:
     """Display name of a group value (segment codes through labels; facets as in the data)."""
     return labels.mapping(scheme).get(str(group), str(group))
-
-
-def _scheme_name(labels: Labels, scheme: str) -> str:
-    for group in ("schemes", "facets"):
-        if scheme in labels.mapping(group):
-            return labels(group, scheme)
-    return scheme
 
 
 def show_affinity(report: Report, affinity: pd.DataFrame, *, n: int = 3, min_lift: float = 1.2,
@@ -64,7 +105,7 @@ def show_affinity(report: Report, affinity: pd.DataFrame, *, n: int = 3, min_lif
     scheme = affinity.attrs.get("by", "group")
     top = top_affinities(affinity, n=n, min_lift=min_lift)
     emit(markdown(" ".join([
-        _text(labels, "affinity_scheme", scheme=_scheme_name(labels, scheme)),
+        _text(labels, "affinity_scheme", scheme=scheme_name(labels, scheme)),
         _text(labels, "affinity_intro", prior=affinity.attrs.get("prior_strength", 0),
               minimum=affinity.attrs.get("min_customers", min_group))])))
     lines = []
