@@ -172,3 +172,67 @@ def test_every_row_lands_in_exactly_one_bucket(rows, cancellations):
 def test_bad_observation_window(typed_lines, window, message):
     with pytest.raises(ConfigError, match=message):
         clean_transactions(typed_lines, **window)
+
+
+def test_the_engine_tables_hold_the_same_lines(typed_lines):
+    result = clean_transactions(typed_lines, observation_end="2024-12-31")
+    kept = result.backend.to_pyarrow(result.kept_table()).to_pandas()
+    assert sorted(kept["source_row"]) == sorted(result.transactions["source_row"])
+    assert "bucket" not in kept and "invalid_reason" not in kept
+    revenue = result.backend.to_pyarrow(result.revenue_table()).to_pandas()
+    assert sorted(revenue["source_row"]) == sorted(result.revenue_lines["source_row"])
+
+
+def test_kept_lines_are_written_to_parquet_by_the_engine(typed_lines, tmp_path):
+    result = clean_transactions(typed_lines, observation_end="2024-12-31")
+    path = result.write_transactions(tmp_path / "kept.parquet")
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(path).field("timestamp").type.unit == "us"  # Spark reads it too
+    written = pd.read_parquet(path).sort_values("source_row", ignore_index=True)
+    expected = result.transactions.reset_index(drop=True).astype({"reason": str})
+    pd.testing.assert_frame_equal(written, expected, check_dtype=False)
+
+
+def test_a_parquet_file_is_cleaned_like_the_frame(typed_lines, tmp_path):
+    path = tmp_path / "typed.parquet"
+    typed_lines.to_parquet(path, coerce_timestamps="us")
+    from_file = clean_transactions(path, {"cancellations": "exclude"},
+                                   observation_end="2024-12-31")
+    from_frame = clean_transactions(typed_lines, {"cancellations": "exclude"},
+                                    observation_end="2024-12-31")
+    pd.testing.assert_frame_equal(from_file.ledger, from_frame.ledger)
+    assert reasons_by_row(from_file) == reasons_by_row(from_frame)
+    lines = from_file.lines  # sorted by source_row, text as string, reason categorical
+    assert lines["source_row"].tolist() == sorted(typed_lines["source_row"])
+    assert lines["customer_id"].dtype == "string" and lines["reason"].dtype == "category"
+    assert lines["timestamp"].dtype == "datetime64[ns]"
+
+
+def test_lines_keep_the_input_order_index_and_dtypes(typed_lines):
+    shuffled = typed_lines.sample(frac=1.0, random_state=3).set_index(
+        pd.Index(list("abcdefghij"), name="key"))
+    result = clean_transactions(shuffled, observation_end="2024-12-31")
+    assert result.lines.index.equals(shuffled.index)
+    assert (result.lines.dtypes.drop(["reason", "bucket", "is_outlier"]) == shuffled.dtypes).all()
+    assert list(result.lines["reason"].cat.categories) == list(REASONS)
+    assert result.lines is result.lines  # fetched once
+
+
+def test_a_table_of_a_backend_is_cleaned_there(typed_lines, tmp_path):
+    import ibis
+
+    typed_lines.to_parquet(tmp_path / "typed.parquet", coerce_timestamps="us")
+    con = ibis.duckdb.connect()  # e.g. the user's own database, not the embedded default
+    table = con.read_parquet(tmp_path / "typed.parquet")
+    result = clean_transactions(table, observation_end="2024-12-31")
+    assert result.backend is con
+    assert result.ledger["rows"].sum() == len(typed_lines)
+
+
+def test_lines_without_a_required_column_are_refused(typed_lines):
+    from analysis.errors import DataContractError
+
+    with pytest.raises(DataContractError,
+                       match="(?s)has no column 'amount'.*validate_transactions"):
+        clean_transactions(typed_lines.drop(columns="amount"))

@@ -18,18 +18,37 @@ A row gets the first reason that applies, in this order: ``invalid_*`` (unreadab
 ``missing_customer_id``, ``outlier`` (only when ``outliers: exclude``).
 
 Rows in = the sum of the ledger's rows; the input amount = the sum of its amounts.
+
+The rules run as Ibis expressions (:mod:`analysis.cleaning_rules`) on the engine that holds the
+lines: embedded DuckDB (default) or Spark (``engine="spark"``, :mod:`analysis.engines`), with
+identical results. The ledger is aggregated there too; the lines come back to pandas only when
+asked for (:attr:`CleaningResult.lines`), or go to Parquet without passing through Python
+(:meth:`CleaningResult.write_transactions`).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
 
-from analysis.errors import ConfigError, FenqunError
+from analysis.cleaning_result import CleaningResult, persist
+from analysis.cleaning_rules import (
+    REASONS,
+    ROW,
+    amount_sum,
+    finish_lines,
+    ledger_expr,
+    mark_lines,
+    outlier_limit,
+    public_columns,
+)
+from analysis.engine_contract import backend_for, validate_table
+from analysis.engines import lines_table
+from analysis.errors import ConfigError, DataContractError, FenqunError
+from analysis.summary import _quiet
 
 __all__ = [
     "CleaningPolicy",
@@ -38,26 +57,6 @@ __all__ = [
     "prepare_transactions",
     "REASONS",
 ]
-
-#: Ledger reasons in precedence order, with the bucket each belongs to.
-REASONS: dict[str, str] = {
-    "clean": "kept",
-    "outlier_flagged": "kept",
-    "cancellation_netted": "kept",
-    "missing_customer_id": "revenue_only",
-    "invalid_timestamp": "excluded",
-    "invalid_quantity": "excluded",
-    "invalid_unit_price": "excluded",
-    "invalid_amount": "excluded",
-    "duplicate": "excluded",
-    "cancellation": "excluded",
-    "non_product": "excluded",
-    "zero_amount": "excluded",
-    "negative_amount": "excluded",
-    "before_observation_start": "excluded",
-    "after_observation_end": "excluded",
-    "outlier": "excluded",
-}
 
 _DEFAULT_NON_PRODUCT = [
     "POST", "DOT", "M", "C2", "D", "S", "B", "CRUK", "PADS", "AMAZONFEE", "BANK CHARGES",
@@ -148,80 +147,55 @@ class CleaningPolicy:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-@dataclass
-class CleaningResult:
-    """Cleaned lines and their ledger.
-
-    Attributes
-    ----------
-    lines
-        Every input row with ``bucket``, ``reason`` and ``is_outlier`` added.
-    ledger
-        One row per (bucket, reason): ``bucket``, ``reason``, ``rows``, ``amount``.
-    policy
-        The policy applied.
-    outlier_limit
-        Line amount above which a line counts as extreme (NaN when there were too few lines).
-    """
-
-    lines: pd.DataFrame
-    ledger: pd.DataFrame
-    policy: CleaningPolicy
-    outlier_limit: float = math.nan
-    input_rows: int = 0
-    input_amount: float = 0.0
-    #: Keys of ``labels.yaml`` ``notes`` for decisions the reader should know about.
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def transactions(self) -> pd.DataFrame:
-        """Lines for customer analytics (bucket ``kept``)."""
-        kept = self.lines[self.lines["bucket"].eq("kept").to_numpy()]
-        return kept.drop(columns=["bucket", "invalid_reason"], errors="ignore")
-
-    @property
-    def revenue_lines(self) -> pd.DataFrame:
-        """Lines counted in revenue totals (buckets ``kept`` and ``revenue_only``)."""
-        return self.lines[self.lines["bucket"].isin(["kept", "revenue_only"]).to_numpy()]
-
-
-def _outlier_limit(amounts: pd.Series, threshold: float) -> float:
-    positive = amounts[amounts > 0]
-    if len(positive) < 20:
-        return math.nan
-    logs = np.log10(positive.to_numpy())
-    median = np.median(logs)
-    spread = 1.4826 * np.median(np.abs(logs - median))
-    if spread == 0:
-        return math.nan
-    return float(10 ** (median + threshold * spread))
-
-
 def clean_transactions(
-    transactions: pd.DataFrame,
+    transactions,
     policy: CleaningPolicy | dict | None = None,
     *,
     observation_start: str | pd.Timestamp | None = None,
     observation_end: str | pd.Timestamp | None = None,
+    engine="duckdb",
 ) -> CleaningResult:
-    """Assign every row a bucket and a reason, and total them in a ledger.
+    """Assign every row a bucket and a reason, and total them in a ledger, on the engine.
 
     Parameters
     ----------
     transactions
-        Output of :func:`analysis.contract.validate_transactions`: ``source_row``,
-        ``customer_id``, ``timestamp``, ``amount``, ``invalid_reason``, optional
-        ``invoice_id``, ``quantity``, ``product_id`` and other canonical columns.
+        Canonical lines: the output of :func:`analysis.contract.validate_transactions` (a
+        DataFrame with ``source_row``, ``customer_id``, ``timestamp``, ``amount``,
+        ``invalid_reason``, optional ``invoice_id``, ``quantity``, ``product_id`` and other
+        canonical columns) or of :func:`analysis.engine_contract.validate_table`, or
+        anything :func:`analysis.engines.lines_table` reads with those columns (Parquet
+        path(s), an Ibis table). An Ibis table of a backend is cleaned on that backend.
     policy
         A :class:`CleaningPolicy` or the run config's ``cleaning:`` mapping.
     observation_start, observation_end
         Window of the analysis; rows outside it are excluded. A date without a time means the
         whole day (``observation_end: 2024-12-31`` keeps 31 December).
+    engine
+        ``"duckdb"`` (embedded, default), ``"spark"``, a SparkSession or an Ibis backend
+        (:func:`analysis.engines.connect`); the results are identical.
 
     Returns
     -------
     CleaningResult
-        ``lines`` (all rows with ``bucket``, ``reason``, ``is_outlier``) and the ``ledger``.
+        ``table`` (all rows with ``bucket``, ``reason``, ``is_outlier``, on the engine), the
+        ``ledger``, and ``lines`` / ``transactions`` / ``revenue_lines`` as pandas on demand.
+
+    Raises
+    ------
+    ConfigError
+        A bad policy or observation window.
+    DataContractError
+        ``customer_id``, ``timestamp`` or ``amount`` is missing.
+
+    Examples
+    --------
+    >>> lines = pd.DataFrame({"source_row": [2, 3], "customer_id": ["a", None],
+    ...     "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"]), "amount": [5.0, 7.0]})
+    >>> clean_transactions(lines).ledger[["bucket", "reason", "rows"]]
+             bucket               reason  rows
+    0          kept                clean     1
+    1  revenue_only  missing_customer_id     1
     """
     if not isinstance(policy, CleaningPolicy):
         policy = CleaningPolicy.from_dict(policy)
@@ -230,65 +204,49 @@ def clean_transactions(
     if start is not None and end is not None and start > end:
         raise ConfigError(f"observation_start {start.date()} is after observation_end "
                           f"{end.date()}.")
-    frame = transactions.copy()
-    n = len(frame)
-    reason = np.full(n, "", dtype=object)
-
-    def assign(mask, code: str) -> None:
-        mask = np.asarray(mask, dtype=bool) & (reason == "")
-        reason[mask] = code
-
-    if "invalid_reason" in frame:
-        invalid = frame["invalid_reason"].notna().to_numpy()
-        reason[invalid] = frame["invalid_reason"].to_numpy()[invalid]
-    notes = []
-    has_invoice = "invoice_id" in frame and frame["invoice_id"].notna().any()
-    if policy.duplicates == "exclude" or (policy.duplicates == "auto" and has_invoice):
-        content = [c for c in frame.columns if c not in ("source_row", "invalid_reason")]
-        assign(frame.duplicated(subset=content, keep="first"), "duplicate")
-    elif policy.duplicates == "auto":
-        notes.append("identical_lines_kept")
-    cancel = _is_cancellation(frame, policy)
-    if policy.cancellations == "exclude":
-        assign(cancel, "cancellation")
-    if "product_id" in frame and policy.non_product_codes:
-        codes = {c.upper() for c in policy.non_product_codes}
-        assign(frame["product_id"].str.upper().isin(codes).fillna(False), "non_product")
-    file_amount = frame["amount"]  # the ledger reports amounts as they are in the file
-    if policy.cancellations == "net":  # a refund reduces revenue, whatever sign it came with
-        frame["amount"] = file_amount.where(~cancel, -file_amount.abs())
-    amount = frame["amount"]
-    if policy.zero_amounts == "exclude":
-        assign(amount.eq(0), "zero_amount")
-    if policy.negative_amounts == "exclude":
-        assign(amount.lt(0) & ~cancel, "negative_amount")
-    if start is not None:
-        assign(frame["timestamp"] < start, "before_observation_start")
-    if end is not None:
-        end_exclusive = end + pd.Timedelta(days=1) if end == end.normalize() else end
-        assign(frame["timestamp"] >= end_exclusive, "after_observation_end")
-    assign(frame["customer_id"].isna(), "missing_customer_id")
-
-    candidate = reason == ""
-    limit = _outlier_limit(amount[candidate], policy.outlier_threshold)
-    is_outlier = candidate & (amount.to_numpy() > limit)  # NaN limit flags nothing
-    if policy.outliers == "exclude":
-        assign(is_outlier, "outlier")
-    else:
-        assign(is_outlier, "outlier_flagged")
-    assign(cancel, "cancellation_netted")
-    assign(np.ones(n, dtype=bool), "clean")
-
-    frame["reason"] = pd.Categorical(reason, categories=list(REASONS))
-    frame["bucket"] = frame["reason"].map(REASONS).astype("string")
-    frame["is_outlier"] = is_outlier
-    ledger = _ledger(frame.assign(amount=file_amount.to_numpy()))
+    if end is not None and end == end.normalize():
+        end = end + pd.Timedelta(days=1)  # the first instant after the window
+    with _quiet():
+        con = backend_for(transactions, engine)
+        frame = None
+        if isinstance(transactions, pd.DataFrame):
+            frame = transactions.copy(deep=False)
+            transactions = frame.assign(**{ROW: np.arange(len(frame), dtype="int64")})
+        table, source = lines_table(con, transactions, what="the transactions DataFrame")
+        _require(table.columns, source)
+        untyped = [c for c, kind in table.schema().items() if kind.is_null()]  # all-None columns
+        table = table.cast(dict.fromkeys(untyped, "string")) if untyped else table
+        totals = {"rows": table.count(), "amount": amount_sum(table.amount)}
+        if "invoice_id" in table.columns:
+            totals["invoices"] = table.invoice_id.count()
+        totals = con.to_pyarrow(table.aggregate(**totals)).to_pylist()[0]
+        notes = []
+        has_invoice = totals.get("invoices", 0) > 0
+        dedupe = policy.duplicates == "exclude" or (policy.duplicates == "auto" and has_invoice)
+        if policy.duplicates == "auto" and not has_invoice:
+            notes.append("identical_lines_kept")
+        marked = persist(con, mark_lines(table, policy, start=start, end=end, dedupe=dedupe))
+        limit = outlier_limit(con, marked, policy.outlier_threshold)
+        lines = finish_lines(marked, policy, limit)
+        counts = con.to_pyarrow(ledger_expr(lines)).to_pandas()
     result = CleaningResult(
-        lines=frame, ledger=ledger, policy=policy, outlier_limit=limit, input_rows=n,
-        input_amount=math.fsum(file_amount.fillna(0.0)), notes=notes,
+        table=lines.select(*public_columns(lines)), backend=con, ledger=_ledger(counts),
+        policy=policy, outlier_limit=limit, input_rows=int(totals["rows"]),
+        input_amount=float(totals["amount"]), notes=notes, _marked=lines, _frame=frame,
     )
     _reconcile(result)
     return result
+
+
+def _require(columns, source: str) -> None:
+    columns = [c for c in columns if c != ROW]
+    missing = [c for c in ("customer_id", "timestamp", "amount") if c not in columns]
+    if missing:
+        raise DataContractError(
+            f"has no column {', '.join(map(repr, missing))}. Columns present: "
+            f"{', '.join(map(str, columns))}.", source=source,
+            hint="validate the lines first: analysis.contract.validate_transactions for a "
+                 "DataFrame, analysis.engine_contract.validate_table for Parquet or a table.")
 
 
 def _window_day(value, name: str) -> pd.Timestamp | None:
@@ -305,33 +263,16 @@ def _window_day(value, name: str) -> pd.Timestamp | None:
     return day
 
 
-def _is_cancellation(frame: pd.DataFrame, policy: CleaningPolicy) -> pd.Series:
-    cancel = pd.Series(False, index=frame.index)
-    if "invoice_id" in frame and policy.cancellation_prefixes:
-        # the prefix must be followed by a digit: C536379 is a cancellation, CN2024-001 is not
-        prefixes = "|".join(re.escape(p) for p in policy.cancellation_prefixes)
-        marked = frame["invoice_id"].str.match(rf"(?i)(?:{prefixes})\d")
-        cancel |= marked.fillna(False).astype(bool)
-    if "quantity" in frame:
-        cancel |= frame["quantity"].lt(0).fillna(False)
-    return cancel.astype(bool)
-
-
-def _ledger(frame: pd.DataFrame) -> pd.DataFrame:
-    grouped = frame.groupby("reason", observed=True, sort=False)["amount"]
-    ledger = pd.DataFrame({
-        "rows": grouped.size(),
-        "amount": grouped.agg(lambda s: math.fsum(s.fillna(0.0))),
-    }).reset_index()
-    ledger["reason"] = ledger["reason"].astype(str)
+def _ledger(counts: pd.DataFrame) -> pd.DataFrame:
+    """The engine's totals per reason in ledger order, with the bucket of each reason."""
+    ledger = counts[["reason", "rows", "amount"]].astype({"reason": str})
     ledger.insert(0, "bucket", ledger["reason"].map(REASONS))
     order = {r: i for i, r in enumerate(REASONS)}
     bucket_order = {"kept": 0, "revenue_only": 1, "excluded": 2}
     ledger = ledger.sort_values(
         ["bucket", "reason"], key=lambda s: s.map(bucket_order if s.name == "bucket" else order)
     ).reset_index(drop=True)
-    ledger["rows"] = ledger["rows"].astype("int64")
-    return ledger[["bucket", "reason", "rows", "amount"]]
+    return ledger.astype({"rows": "int64", "amount": "float64"})
 
 
 def _reconcile(result: CleaningResult) -> None:
@@ -353,34 +294,45 @@ def prepare_transactions(
     read_options: dict | None = None,
     observation_start: str | None = None,
     observation_end: str | None = None,
+    engine="duckdb",
 ) -> CleaningResult:
     """Validate a loaded dataset's transactions against the contract, then clean them.
 
     Parameters
     ----------
     dataset
-        A :class:`analysis.datasets.Dataset` from :func:`analysis.loading.load_inputs`.
+        A :class:`analysis.datasets.Dataset` from :func:`analysis.loading.load_inputs`: its
+        ``transactions`` a DataFrame (checked by :func:`analysis.contract.validate_transactions`)
+        or, for a ``source:`` read by the engine, an Ibis table (checked there by
+        :func:`analysis.engine_contract.validate_table`).
     cleaning
         The run config's ``cleaning:`` mapping (or a policy).
     read_options
         The run config's ``read_options:``; ``date_format``, ``dayfirst``, ``timezone`` and
-        ``decimal`` are used here.
+        ``decimal`` are used here (for a DataFrame: typed sources need none of them).
     observation_start, observation_end
         Analysis window (ISO dates); empty means the whole file.
+    engine
+        Where the cleaning runs: ``"duckdb"`` (default), ``"spark"``, a SparkSession or an Ibis
+        backend.
 
     Returns
     -------
     CleaningResult
     """
-    from analysis.contract import validate_transactions
-
     policy = (cleaning if isinstance(cleaning, CleaningPolicy)
               else CleaningPolicy.from_dict(cleaning))
-    options = read_options or {}
-    typed = validate_transactions(
-        dataset.transactions, source=dataset.source, date_format=options.get("date_format"),
-        dayfirst=bool(options.get("dayfirst", False)), timezone=options.get("timezone"),
-        invalid_values=policy.invalid_values, decimal=options.get("decimal"),
-    )
+    if isinstance(dataset.transactions, pd.DataFrame):
+        from analysis.contract import validate_transactions
+
+        options = read_options or {}
+        typed = validate_transactions(
+            dataset.transactions, source=dataset.source, date_format=options.get("date_format"),
+            dayfirst=bool(options.get("dayfirst", False)), timezone=options.get("timezone"),
+            invalid_values=policy.invalid_values, decimal=options.get("decimal"),
+        )
+    else:
+        typed = validate_table(dataset.transactions, source=dataset.source,
+                               invalid_values=policy.invalid_values, engine=engine)
     return clean_transactions(typed, policy, observation_start=observation_start or None,
-                              observation_end=observation_end or None)
+                              observation_end=observation_end or None, engine=engine)
