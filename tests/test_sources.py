@@ -41,7 +41,7 @@ def test_a_folder_and_a_glob_read_the_same_lines(lake):
     for source in (str(folder), str(folder / "*.parquet")):
         data = open_source(source, columns=mapping)
         assert isinstance(data.transactions, ibis.Table)
-        assert "customer_id" in data.transactions.columns
+        assert "会员编号" in data.transactions.columns and data.columns == mapping
         assert data.transactions.count().execute() == len(lines)
         assert data.fingerprint.startswith("sha256:")
 
@@ -91,3 +91,16 @@ def test_a_source_is_cleaned_on_the_engine_like_the_same_file_loaded_into_python
     summary = customer_summary(kept, invoice_col="invoice_id")
     expected = customer_summary(in_python.transactions, invoice_col="invoice_id")
     pd.testing.assert_frame_equal(summary, expected, check_dtype=False, rtol=1e-12)
+
+
+def test_a_bad_value_in_a_source_is_named_in_the_users_terms(lake, tmp_path):
+    from analysis.cleaning import prepare_transactions
+    from analysis.errors import DataContractError
+
+    _, lines = lake
+    broken = lines.head(50).copy()
+    broken.loc[broken.index[[3, 7]], "amount"] = None
+    broken.to_parquet(tmp_path / "broken.parquet", index=False, coerce_timestamps="us")
+    data = load_inputs(source=str(tmp_path / "broken.parquet"), columns={"会员编号": "customer_id"})
+    with pytest.raises(DataContractError, match=r"(?s)broken\.parquet.*amount.*2"):
+        prepare_transactions(data)

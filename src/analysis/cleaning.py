@@ -332,7 +332,8 @@ def prepare_transactions(
             invalid_values=policy.invalid_values, decimal=options.get("decimal"),
         )
     else:
-        typed = validate_table(dataset.transactions, source=dataset.source,
+        typed = validate_table(dataset.transactions, columns=dataset.columns or None,
+                               source=dataset.source,
                                invalid_values=policy.invalid_values, engine=engine)
     return clean_transactions(typed, policy, observation_start=observation_start or None,
                               observation_end=observation_end or None, engine=engine)

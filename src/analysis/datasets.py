@@ -64,6 +64,9 @@ class Dataset:
     customers_source: str = ""
     campaigns: pd.DataFrame | None = None
     fingerprint: str = ""
+    #: ``{their header: canonical name}`` still to apply: a source read by an engine is renamed
+    #: when it is validated, so that messages use the user's column names
+    columns: dict = field(default_factory=dict)
 
 
 _CDNOW_FILES = {"cdnow": "CDNOW_master.txt", "cdnow-sample": "CDNOW_sample.txt"}

@@ -15,9 +15,11 @@ Only one row per customer comes back to Python; models are fitted there.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import weakref
 
 from analysis.errors import ConfigError
 
@@ -35,7 +37,8 @@ def local_spark_session(*, cores: int | None = None, app_name: str = "fenqun"):
 
     Settings: ``local[cores]`` (default: all cores), shuffle partitions = 2 x cores (the
     default 200 is made for clusters and slows small jobs down), UTC session time zone (dates
-    are not shifted), no web UI.
+    are not shifted), no web UI, a driver heap of 40% of the machine's memory, and Arrow for
+    pandas hand-overs (also set on a session you pass to :func:`connect`).
 
     Raises
     ------
@@ -54,10 +57,14 @@ def local_spark_session(*, cores: int | None = None, app_name: str = "fenqun"):
                           "install one (e.g. apt install openjdk-17-jre-headless) or set "
                           "JAVA_HOME; or use engine 'duckdb'.")
     cores = cores or os.cpu_count() or 1
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     session = (SparkSession.builder.master(f"local[{cores}]").appName(app_name)
                .config("spark.sql.shuffle.partitions", str(2 * cores))
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.enabled", "false")
+               # the default 1 GB heap ran out cleaning 212k lines handed over from pandas
+               .config("spark.driver.memory", f"{max(1024, memory_mb * 2 // 5)}m")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     return session
@@ -106,6 +113,9 @@ def connect(engine="duckdb", *, threads: int | None = None):
         return _embedded(threads)
     if engine == "spark" or type(engine).__name__ == "SparkSession":
         session = local_spark_session() if engine == "spark" else engine
+        # without Arrow, a pandas text column with missing values reaches Spark as pickled
+        # objects (silently wrong) or fails on workers without pandas
+        session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
         if _SPARK_BACKENDS.get(id(session), (None,))[0] is session:
             return _SPARK_BACKENDS[id(session)][1]
         try:  # Ibis' PySpark backend, imported only now: DuckDB users never load it
@@ -116,6 +126,13 @@ def connect(engine="duckdb", *, threads: int | None = None):
         return _SPARK_BACKENDS[id(session)][1]
     raise ConfigError(f"engine must be one of {', '.join(ENGINES)} (or a SparkSession), not "
                       f"{engine!r}.")
+
+
+def _unregister(con_ref, name: str) -> None:
+    con = con_ref()
+    if con is not None:
+        with contextlib.suppress(Exception):  # already gone with the connection
+            con.con.unregister(name)
 
 
 def lines_table(con, lines, *, what: str = "the transactions"):
@@ -153,7 +170,12 @@ def lines_table(con, lines, *, what: str = "the transactions"):
     from analysis.errors import DataContractError
 
     if isinstance(lines, pd.DataFrame):
-        return ibis.memtable(lines), what
+        table = ibis.memtable(lines)
+        if getattr(con, "name", "") == "duckdb":
+            # Ibis keeps a DataFrame registered in DuckDB until the process ends; the embedded
+            # backend is shared (connect), so release it as soon as no expression uses it
+            weakref.finalize(table.op(), _unregister, weakref.ref(con), table.op().name)
+        return table, what
     if isinstance(lines, ibis.Table):
         return lines, what
     paths = [lines] if isinstance(lines, str | Path) else list(lines) if isinstance(

@@ -406,6 +406,15 @@ def load_cleaned(report: Report) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     return summary, transactions, customers
 
 
+def engine_lines(report: Report, transactions: pd.DataFrame, engine="duckdb"):
+    """The cleaned lines as ``engine`` should read them: the loaded DataFrame for embedded
+    DuckDB (already in this process), the ``transactions.parquet`` artifact for any other engine
+    (Spark reads the file itself instead of receiving the lines from Python)."""
+    if engine == "duckdb":
+        return transactions
+    return str(report.artifacts / "transactions.parquet")
+
+
 def overview_headlines(report: Report, metrics: dict) -> dict:
     """Headline entries (``label``, ``text``, ``value``) of the data-quality overview."""
     return {

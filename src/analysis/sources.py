@@ -52,8 +52,9 @@ def open_source(source: str, *, engine="duckdb", columns: dict[str, str] | None 
     Returns
     -------
     Dataset
-        ``transactions`` is an Ibis table on the engine with the canonical names applied (the
-        values untyped-checked: :func:`analysis.engine_contract.validate_table` checks them);
+        ``transactions`` is an Ibis table on the engine with the source's own column names;
+        ``columns`` the mapping, applied by :func:`analysis.engine_contract.validate_table`
+        (which checks names, types and values, and names problems in the source's terms);
         ``source`` is the path(s) or ``table <name>``; ``fingerprint`` identifies the content.
 
     Raises
@@ -78,12 +79,10 @@ def open_source(source: str, *, engine="duckdb", columns: dict[str, str] | None 
         raise DataContractError(
             f"has no column {', '.join(map(repr, missing))} named in `columns`. Columns present: "
             f"{', '.join(table.columns)}.", source=where, hint="check the `columns` mapping.")
-    if renames:
-        table = table.rename(renames)
     return Dataset(name=Path(source).name if not is_table_name(source) else source,
                    transactions=table, source=where,
                    description=f"transaction lines read by the {con.name} engine from {where}",
-                   fingerprint=source_fingerprint(source, table))
+                   fingerprint=source_fingerprint(source, table), columns=dict(columns or {}))
 
 
 def _catalog_table(con, name: str):
