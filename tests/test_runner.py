@@ -43,7 +43,9 @@ def test_run_writes_the_promised_files(demo_run):
                  "artifacts/truth.parquet", "60-strategy.html", "artifacts/customers.parquet",
                  "artifacts/strategy.json", "exports/manifest.json", "70-evaluation.html",
                  "artifacts/migration.parquet", "artifacts/cohorts.parquet",
-                 "artifacts/campaigns.parquet", "artifacts/uplift.csv"):
+                 "artifacts/campaigns.parquet", "artifacts/uplift.csv",
+                 "55-recommendations.html", "artifacts/recommendations.parquet",
+                 "artifacts/group_affinity.csv"):
         assert (run_dir / name).is_file(), name
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
     record = json.loads((run_dir / "run.json").read_text())
@@ -84,6 +86,7 @@ def test_summary_artifact_matches_kept_transactions(demo_run):
                                                ("30-clusters", "number of clusters"),
                                                ("40-clv", "checked on a holdout"),
                                                ("50-churn", "a cut-off the models never saw"),
+                                               ("55-recommendations", "What each group over-buys"),
                                                ("60-strategy", "CRM hand-off files"),
                                                ("70-evaluation", "moved between groups")])
 def test_html_has_no_code_and_no_customer_ids(demo_run, notebook, heading):
@@ -333,7 +336,7 @@ def test_no_html_of_the_run_holds_any_customer_id(demo_run):
     ids = set(pd.read_parquet(artifacts / "customers.parquet")["customer_id"].astype(str))
     ids |= set(pd.read_parquet(artifacts / "transactions.parquet")["customer_id"].astype(str))
     pages = sorted(demo_run.run_dir.glob("*.html"))
-    assert len(pages) == 8  # the index and seven reports
+    assert len(pages) == 9  # the index and eight reports
     for page in pages:
         html = page.read_text(encoding="utf-8")
         leaked = [i for i in ids if i in html]
@@ -412,3 +415,57 @@ def test_evaluation_measures_the_planted_campaign_and_writes_its_tables(demo_run
     assert cohorts["retention"].between(0, 1).all()
     first = cohorts[cohorts["period_number"] == 0]
     assert (first["active"] == first["customers"]).all()  # everyone buys in their first month
+
+
+@pytest.mark.slow
+def test_recommendations_reach_the_customer_360_and_the_crm_files(demo_run):
+    """55 writes top-n products for every customer; 60 carries the top 3 into the 360 and the
+    Zoho file, except for held-out customers."""
+    artifacts = demo_run.run_dir / "artifacts"
+    assert next(n for n in demo_run.notebooks if n["name"] == "55-recommendations")[
+        "status"] == "ok"
+    recs = pd.read_parquet(artifacts / "recommendations.parquet")
+    segments = pd.read_parquet(artifacts / "segments.parquet")
+    assert list(recs.columns) == ["customer_id", "rank", "product_id", "score", "source"]
+    assert set(recs["customer_id"]) == set(segments["customer_id"])
+    assert (recs.groupby("customer_id")["rank"].max() == 10).all()  # top_n for everyone
+    assert set(recs["source"]) <= {"model", "group_favourites", "popularity"}
+    affinity = pd.read_csv(artifacts / "group_affinity.csv")
+    assert {"scheme", "group", "item", "lift", "shrunk_lift", "supported"} <= set(affinity)
+    assert "rfm_segment" in set(affinity["scheme"])
+    table = pd.read_parquet(artifacts / "customers.parquet")
+    assert {"recommended_1", "recommended_2", "recommended_3"} <= set(table.columns)
+    first = recs[recs["rank"] == 1].set_index("customer_id")["product_id"]
+    joined = table.set_index("customer_id")["recommended_1"]
+    assert joined.notna().all()
+    assert (joined.astype(str) == first.reindex(joined.index).astype(str)).all()
+    zoho = pd.read_csv(demo_run.run_dir / "exports" / "zoho-001.csv", dtype=str,
+                       keep_default_na=False)
+    contacted, held = zoho[zoho["Holdout"] == "false"], zoho[zoho["Holdout"] == "true"]
+    assert len(contacted) > 0 and len(held) > 0
+    assert contacted["Recommended Product 1"].str.fullmatch(r"P\d{4}").all()
+    assert (held[["Recommended Product 1", "Recommended Product 2",
+                  "Recommended Product 3"]] == "").all().all()
+
+
+@pytest.mark.slow
+def test_recommendations_without_products_stop_saying_what_is_needed(tmp_path):
+    lines = ["invoice_id,customer_id,timestamp,quantity,unit_price,channel"]
+    for i in range(300):
+        lines.append(f"{1000 + i},{i % 40:04d},2024-{1 + i % 12:02d}-{1 + i % 27:02d} 10:00,"
+                     f"{1 + i % 3},{19.9 + i % 50},{'online' if i % 2 else 'store'}")
+    (tmp_path / "orders.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "run.yaml"
+    config.write_text("transactions: orders.csv\nobservation_end: 2024-12-31\nlanguage: en\n"
+                      "notebooks: [10-data-quality, 20-segments, 55-recommendations]\n",
+                      encoding="utf-8")
+    result = run_reports(config, out=tmp_path / "runs", notebooks_dir=NOTEBOOKS,
+                         echo=lambda _: None)
+    assert result.status == "ok", result.error  # a refusal, not a failed run
+    entry = result.notebooks[2]
+    assert entry["status"] == "not_published", entry["error"]
+    assert "needs a 'product_id' column" in entry["error"]
+    assert not (result.run_dir / "artifacts" / "recommendations.parquet").exists()
+    html = (result.run_dir / "55-recommendations.html").read_text(encoding="utf-8")
+    assert "needs a &#x27;product_id&#x27; column" in html or "needs a 'product_id' column" in html
+    assert "Traceback" not in html

@@ -18,6 +18,7 @@ from analysis.plotting import new_axes
 __all__ = ["plot_group_affinity", "scheme_name"]
 
 _MAX_ANNOTATED = 12  # annotate cells when at most this many columns
+_COLORBAR_LIFTS = (0.25, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 4)
 
 
 def scheme_name(labels: Labels, scheme: str) -> str:
@@ -58,11 +59,15 @@ def plot_group_affinity(affinity: pd.DataFrame, *, labels: Labels,
     span = float(np.nanmax(np.abs(logs.to_numpy()))) if np.isfinite(logs.to_numpy()).any() else 1
     sns.heatmap(logs, ax=ax, cmap="RdBu_r", center=0, vmin=-span, vmax=span,
                 annot=grid.round(2) if grid.shape[1] <= _MAX_ANNOTATED else False, fmt=".2f",
-                cbar_kws={"label": labels("recommend", "heatmap_colorbar") + " (log2)"},
+                cbar_kws={"label": labels("recommend", "heatmap_colorbar")},
                 linewidths=0.5, linecolor="white")
+    # the colours are log2 of the lift; the colour bar reads in lift, like the cells
+    lifts = [v for v in _COLORBAR_LIFTS if abs(np.log2(v)) <= span + 1e-9]
+    ax.collections[0].colorbar.set_ticks(np.log2(lifts), labels=[f"{v:g}" for v in lifts])
     ax.set_title(labels("recommend", "heatmap_title",
                         scheme=scheme_name(labels, affinity.attrs.get("by", ""))))
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(axis="x", rotation=0)
+    ax.tick_params(axis="y", rotation=0)
     return ax

@@ -8,6 +8,7 @@ below that support are not listed at all (:mod:`analysis.affinity`, :mod:`analys
 
 from __future__ import annotations
 
+import html
 import math
 
 import matplotlib.pyplot as plt
@@ -21,14 +22,19 @@ from analysis.recommend_plots import plot_group_affinity, scheme_name
 from analysis.report import Report, emit, left_align, markdown
 from analysis.strategy_summary import MIN_GROUP_CUSTOMERS
 
-__all__ = ["GROUP_FACETS", "recommendation_groups", "group_name", "show_affinity", "show_basket_pairs", "show_evaluation",
-           "show_sources", "example_sentences", "recommend_headlines"]
+__all__ = ["GROUP_FACETS", "recommendation_groups", "group_name", "product_catalogue",
+           "show_affinity", "show_basket_pairs", "show_evaluation", "show_sources",
+           "example_sentences", "recommend_headlines"]
 
 
-#: Fixed customer attributes that can group the favourites, in order of preference. Segments are
-#: not used: they are computed from all the lines, so in the evaluation they would know the future.
+#: Fixed customer attributes that can group the favourites, in order of preference when
+#: ``group_by`` is empty. Segments and clusters are never used: they are computed from all the
+#: lines, so in the out-of-time evaluation they would know the purchases after the cut-off.
 GROUP_FACETS = ("industry", "region", "channel")
 ALL_CUSTOMERS = "all_customers"
+#: The heatmap shows every item up to this many; beyond (product-level affinities), only the
+#: items some group over-buys.
+MAX_HEATMAP_ITEMS = 30
 
 
 def recommendation_groups(segments: pd.DataFrame, clusters: pd.DataFrame | None = None, *,
@@ -42,8 +48,10 @@ def recommendation_groups(segments: pd.DataFrame, clusters: pd.DataFrame | None 
     clusters
         ``clusters.parquet`` (optional): ``customer_id``, ``cluster_name`` are joined.
     group_by
-        The favourites' group column; empty: the first of :data:`GROUP_FACETS` the data has
-        with at least two known values, else one group of all customers.
+        The favourites' group column, a fixed customer attribute of
+        :data:`analysis.segments.FACETS` (the evaluation must know each customer's group at
+        its cut-off); empty: the first of :data:`GROUP_FACETS` the data has with at least two
+        known values, else one group of all customers.
 
     Returns
     -------
@@ -54,18 +62,26 @@ def recommendation_groups(segments: pd.DataFrame, clusters: pd.DataFrame | None 
     Raises
     ------
     ConfigError
-        ``group_by`` is not a column of the groups.
+        ``group_by`` is not a fixed customer attribute of the groups (unknown, or a segment
+        or cluster computed from the lines).
     """
     from analysis.errors import ConfigError
+    from analysis.segments import FACETS
 
     groups = segments.copy()
     if clusters is not None and "cluster_name" in clusters:
         groups = groups.merge(clusters[["customer_id", "cluster_name"]], on="customer_id",
                               how="left")
     if group_by:
+        fixed = ", ".join(c for c in FACETS if c in groups) or "none in this data"
         if group_by not in groups:
             raise ConfigError(f"group_by={group_by!r} is not a customer attribute here; choose "
-                              f"one of {', '.join(c for c in groups.columns if c != 'customer_id')}.")
+                              f"a fixed one ({fixed}) or leave it empty.")
+        if group_by not in FACETS:
+            raise ConfigError(
+                f"group_by={group_by!r} is computed from all the lines, so in the out-of-time "
+                "evaluation its groups would already know the purchases after the cut-off; "
+                f"choose a fixed customer attribute ({fixed}) or leave it empty.")
         return groups, group_by
     for facet in GROUP_FACETS:
         if facet in groups and groups[facet].replace("unknown", pd.NA).nunique() >= 2:
@@ -87,19 +103,31 @@ def group_name(labels: Labels, scheme: str, group) -> str:
     return labels.mapping(scheme).get(str(group), str(group))
 
 
+def product_catalogue(transactions: pd.DataFrame) -> pd.Series | None:
+    """Category of each product id (its first purchase line's), to write ``P0012 (bulbs)``.
+
+    Returns
+    -------
+    pandas.Series or None
+        ``category`` indexed by ``product_id``; None when the lines lack either column.
+    """
+    if not {"product_id", "category"} <= set(transactions.columns):
+        return None
+    bought = transactions[transactions["amount"].to_numpy(float) >= 0]
+    return (bought.dropna(subset=["product_id"]).drop_duplicates("product_id")
+            .set_index("product_id")["category"])
+
+
 def show_affinity(report: Report, affinity: pd.DataFrame, *, n: int = 3, min_lift: float = 1.2,
-                  min_group: int = MIN_GROUP_CUSTOMERS):
-    """One grouping's affinities: sentences, the heatmap and the top-``n`` table per group.
+                  min_group: int = MIN_GROUP_CUSTOMERS) -> None:
+    """Display one grouping's affinities: sentences, the heatmap and the top-``n`` table per
+    group (``group``, ``rank``, ``item``, shrunk and raw lift, shares and the customers behind
+    it; no table when no group over-buys anything, which the sentence says).
 
     Parameters
     ----------
     affinity
         :func:`analysis.affinity.group_affinity` output (``attrs["by"]`` names the grouping).
-
-    Returns
-    -------
-    pandas.io.formats.style.Styler
-        ``group``, ``rank``, ``item``, shrunk and raw lift, shares and the customers behind it.
     """
     labels = report.labels
     scheme = affinity.attrs.get("by", "group")
@@ -111,21 +139,27 @@ def show_affinity(report: Report, affinity: pd.DataFrame, *, n: int = 3, min_lif
     lines = []
     for group, rows in top.groupby("group", sort=False):
         items = _text(labels, "sep").join(
-            _text(labels, "affinity_item", item=r.item, lift=r.shrunk_lift,
+            _text(labels, "affinity_item", item=html.escape(str(r.item)), lift=r.shrunk_lift,
                   item_customers=_count(labels, r.item_customers, min_group))
             for r in rows.itertuples())
-        lines.append("- " + _text(labels, "affinity_line", group=group_name(labels, scheme, group),
+        lines.append("- " + _text(labels, "affinity_line",
+                                  group=html.escape(group_name(labels, scheme, group)),
                                   customers=_count(labels, rows["group_customers"].iloc[0],
                                                    min_group), items=items))
     emit(markdown("\n".join(lines) if lines else _text(labels, "affinity_none", min_lift=min_lift)))
-    fig, ax = plt.subplots(figsize=(8, 0.45 * affinity["group"].nunique() + 2),
-                           layout="constrained")
-    plot_group_affinity(affinity, labels=labels,
-                        group_names={g: group_name(labels, scheme, g)
-                                     for g in affinity["group"].unique()}, ax=ax)
-    plt.close(fig)
-    emit(fig)
-    return _affinity_table(labels, scheme, top, min_group)
+    shown = affinity
+    if affinity["item"].nunique() > MAX_HEATMAP_ITEMS:  # products: only what a group over-buys
+        shown = affinity[affinity["item"].isin(top["item"])]
+    if len(shown):
+        fig, ax = plt.subplots(figsize=(8, 0.45 * shown["group"].nunique() + 2),
+                               layout="constrained")
+        plot_group_affinity(shown, labels=labels,
+                            group_names={g: group_name(labels, scheme, g)
+                                         for g in shown["group"].unique()}, ax=ax)
+        plt.close(fig)
+        emit(fig)
+    if len(top):
+        emit(_affinity_table(labels, scheme, top, min_group))
 
 
 def _affinity_table(labels: Labels, scheme: str, top: pd.DataFrame, min_group: int):
@@ -141,7 +175,8 @@ def _affinity_table(labels: Labels, scheme: str, top: pd.DataFrame, min_group: i
         "group_customers": [_count(labels, v, min_group) for v in top["group_customers"]],
     })
     frame = frame.rename(columns={c: _text(labels, f"col_{c}") for c in frame.columns})
-    return left_align(frame.style.hide(axis="index"), list(frame.columns[:3]))
+    return left_align(frame.style.format(escape="html").hide(axis="index"),
+                      list(frame.columns[:3]))
 
 
 def show_basket_pairs(report: Report, pairs: pd.DataFrame | None, *, n: int = 10,
@@ -167,14 +202,15 @@ def show_basket_pairs(report: Report, pairs: pd.DataFrame | None, *, n: int = 10
     frame = pd.DataFrame({
         "item_a": [_product(labels, p, catalogue) for p in top["item_a"]],
         "item_b": [_product(labels, p, catalogue) for p in top["item_b"]],
-        "baskets": [f"{v:,}" for v in top["baskets"]],
+        "baskets": [_count(labels, v, min_group) for v in top["baskets"]],
         "support": [f"{v:.2%}" for v in top["support"]],
         "confidence_a_to_b": [f"{v:.0%}" for v in top["confidence_a_to_b"]],
         "confidence_b_to_a": [f"{v:.0%}" for v in top["confidence_b_to_a"]],
         "basket_lift": [f"{v:.1f}" for v in top["lift"]],
     })
     frame = frame.rename(columns={c: _text(labels, f"col_{c}") for c in frame.columns})
-    return left_align(frame.style.hide(axis="index"), list(frame.columns[:2]))
+    return left_align(frame.style.format(escape="html").hide(axis="index"),
+                      list(frame.columns[:2]))
 
 
 def _product(labels: Labels, product, catalogue: pd.Series | None) -> str:
@@ -246,7 +282,8 @@ def show_evaluation(report: Report, table: pd.DataFrame):
         "chosen": ["✓" if m == chosen else "" for m in table["method"]],
     })
     frame = frame.rename(columns={c: _text(labels, f"col_{c}", k=k) for c in frame.columns})
-    return left_align(frame.style.hide(axis="index"), [frame.columns[0]])
+    return left_align(frame.style.format(escape="html").hide(axis="index"),
+                      [frame.columns[0]])
 
 
 def _method(labels: Labels, method: str) -> str:
@@ -261,38 +298,44 @@ def show_sources(report: Report, recommendations: pd.DataFrame):
         _text(labels, "sources_part", share=share, source=_text(labels, f"source_{source}"))
         for source, share in shares.items())
     n = int(recommendations["rank"].max()) if len(recommendations) else 0
-    return markdown(_text(labels, "sources_line", customers=recommendations["customer_id"].nunique(),
-                          n=n, parts=parts))
+    return markdown(_text(labels, "sources_line", n=n, parts=parts,
+                          customers=recommendations["customer_id"].nunique()))
 
 
 def example_sentences(labels: Labels, recommendations: pd.DataFrame, transactions: pd.DataFrame,
                       groups: pd.DataFrame, *, by: str, n: int = 3, shown: int = 3,
-                      seed: int = 0) -> list[str]:
+                      seed: int = 0, min_group: int = MIN_GROUP_CUSTOMERS) -> list[str]:
     """A few recommendations described in words: the customer's group and history, no id.
 
     One customer per source (personal model, group favourites, popularity) where there is one,
-    drawn with ``seed``; the top ``shown`` products with their category.
+    drawn with ``seed`` among the customers of groups with at least ``min_group`` customers
+    (a group name and a purchase history could point at one of a handful of people); the top
+    ``shown`` products with their category.
 
     Parameters
     ----------
     recommendations
         ``customer_id``, ``rank``, ``product_id``, ``source``.
     transactions
-        Cleaned lines with ``customer_id``, ``timestamp``, ``amount``, ``product_id``,
-        ``category``.
+        Cleaned lines with ``customer_id``, ``timestamp``, ``amount``, ``product_id`` and,
+        when the data has it, ``category`` (else the most bought product stands for it).
     groups
         ``customer_id`` and ``by``.
 
     Returns
     -------
     list of str
-        Markdown sentences; none holds a customer id.
+        Markdown sentences, at most one per source and ``n`` in all; none holds a customer id.
     """
     rng = np.random.default_rng(seed)
-    bought = transactions[transactions["amount"].to_numpy() >= 0]
-    catalogue = bought.drop_duplicates("product_id").set_index("product_id")["category"]
+    bought = transactions[transactions["amount"].to_numpy(float) >= 0]
+    catalogue = product_catalogue(transactions)
+    main = "category" if catalogue is not None else "product_id"
     group_of = groups.set_index("customer_id")[by]
-    first = recommendations[recommendations["rank"] == 1]
+    sizes = group_of.value_counts()
+    large = group_of.index[group_of.map(sizes).fillna(0).to_numpy() >= min_group]
+    first = recommendations[(recommendations["rank"] == 1)
+                            & recommendations["customer_id"].isin(large)]
     sentences = []
     for source in ("model", "group_favourites", "popularity"):
         candidates = first.loc[first["source"] == source, "customer_id"].to_numpy()
@@ -301,9 +344,9 @@ def example_sentences(labels: Labels, recommendations: pd.DataFrame, transaction
         customer = candidates[rng.integers(len(candidates))]
         top = recommendations[(recommendations["customer_id"] == customer)
                               & (recommendations["rank"] <= shown)].sort_values("rank")
-        products = _text(labels, "sep").join(_product(labels, p, catalogue)
+        products = _text(labels, "sep").join(html.escape(_product(labels, p, catalogue))
                                               for p in top["product_id"])
-        group = group_name(labels, by, group_of.get(customer, "unknown"))
+        group = html.escape(group_name(labels, by, group_of.get(customer, "unknown")))
         history = bought[bought["customer_id"] == customer]
         fields = {"group": group, "recommended": products,
                   "source": _text(labels, f"source_{source}")}
@@ -313,7 +356,7 @@ def example_sentences(labels: Labels, recommendations: pd.DataFrame, transaction
         sentences.append("- " + _text(
             labels, "example", days=history["timestamp"].dt.normalize().nunique(),
             products=history["product_id"].nunique(),
-            category=history["category"].mode().sort_values().iloc[0], **fields))
+            category=html.escape(str(history[main].mode().sort_values().iloc[0])), **fields))
     return sentences
 
 
