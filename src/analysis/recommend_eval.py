@@ -238,7 +238,7 @@ def evaluate_recommenders(transactions: pd.DataFrame, groups: pd.DataFrame, *, b
         cutoff=str(split.cutoff.date()), end=str(split.end.date()), k=k,
         test_purchases=len(split.test),
         unreachable_share=float(1 - split.test["reachable"].mean()), seconds=seconds,
-        rule=RULE, seed=seed)
+        rule=RULE, seed=seed, exclude_recent=exclude_recent)
     return table
 
 

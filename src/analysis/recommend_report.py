@@ -244,6 +244,11 @@ def show_evaluation(report: Report, table: pd.DataFrame):
     rows = table.set_index("method")
     parts = [_text(labels, "eval_intro", cutoff=attrs["cutoff"], end=attrs["end"], days=days,
                    k=attrs["k"], customers=int(table["customers_evaluated"].iloc[0]))]
+    excluded = attrs.get("exclude_recent")
+    if excluded is True:
+        parts.append(_text(labels, "eval_excluded_all"))
+    elif excluded not in (None, False):
+        parts.append(_text(labels, "eval_excluded", days=int(excluded)))
     if attrs.get("unreachable_share", 0) > 0:
         parts.append(_text(labels, "eval_unreachable", share=attrs["unreachable_share"]))
     if chosen != "popularity":
@@ -298,8 +303,11 @@ def show_sources(report: Report, recommendations: pd.DataFrame):
         _text(labels, "sources_part", share=share, source=_text(labels, f"source_{source}"))
         for source, share in shares.items())
     n = int(recommendations["rank"].max()) if len(recommendations) else 0
-    return markdown(_text(labels, "sources_line", n=n, parts=parts,
-                          customers=recommendations["customer_id"].nunique()))
+    text = _text(labels, "sources_line", n=n, parts=parts,
+                 customers=recommendations["customer_id"].nunique())
+    if "model" in shares.index:  # the fallbacks only exist next to a personal model
+        text += " " + _text(labels, "sources_fallback")
+    return markdown(text)
 
 
 def example_sentences(labels: Labels, recommendations: pd.DataFrame, transactions: pd.DataFrame,
