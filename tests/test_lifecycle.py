@@ -353,3 +353,28 @@ def test_returning_survives_a_second_purchase_after_the_return():
     assert stages["returned"].tolist() == [True]
     later = customer_summary(lines, observation_end="2024-07-15")
     assert lifecycle_stages(later, lines)["returned"].tolist() == [False]  # the return is old
+
+
+def test_even_number_of_gaps_takes_the_mean_of_the_middle_two_as_numpy_does():
+    history = {"a": [300, 290, 270, 220, 150]}  # gaps 10, 20, 50, 70: numpy.median 35
+    result = stages(history, rules={"rhythm": {"prior_gaps": 0}})
+    assert result.loc["a", "typical_gap_days"] == float(np.median([10, 20, 50, 70])) == 35.0
+
+
+def test_parquet_lines_and_an_ibis_table_give_the_same_stages(tmp_path):
+    import ibis
+
+    from analysis.summary import _quiet
+
+    history = {"a": [300, 200, 100, 40], "b": [30], "c": [500, 20]}
+    lines = lines_of(history)
+    summary = customer_summary(lines, observation_end=OBS)
+    expected = lifecycle_stages(summary, lines)
+    path = tmp_path / "lines.parquet"
+    lines.to_parquet(path)
+    pd.testing.assert_frame_equal(lifecycle_stages(summary, path), expected)
+    with _quiet():  # Ibis 12 on pandas 3 warns about an option it reads
+        table = ibis.memtable(lines)
+    pd.testing.assert_frame_equal(lifecycle_stages(summary, table), expected)
+    with pytest.raises(DataContractError, match="has missing values in 1 row"):
+        lifecycle_stages(summary, lines.assign(amount=[10.0, None, 10.0, 10.0, 10.0, 10.0, 10.0]))

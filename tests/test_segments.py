@@ -202,3 +202,37 @@ def test_readings_state_the_numbers(shop, tmp_path):
     flows = lifecycle_flows(transactions, customers, observation_end="2024-06-30",
                             lookback_days=60)
     assert "went from Potential to New" in sr.narrate_flows(rpt, flows).data
+
+
+def test_facet_ties_go_to_the_alphabetically_first_value_and_every_customer_is_listed():
+    lines = lines_for([("a", "2024-01-01", 1.0, "store"), ("a", "2024-01-02", 1.0, "online"),
+                       ("b", "2024-01-03", 1.0, None), ("c", "2024-01-04", 1.0, "web"),
+                       ("c", "2024-01-05", 1.0, "app"), ("c", "2024-01-06", 1.0, "web")])
+    facets = customer_facets(lines.sample(frac=1, random_state=3))
+    assert facets["customer_id"].tolist() == ["a", "b", "c"]  # sorted, b without a channel
+    assert facets["channel"].tolist() == ["online", "unknown", "web"]
+    assert list(facets.columns) == ["customer_id", "channel"]
+
+
+def test_segments_and_flows_read_parquet_lines(shop, tmp_path):
+    from analysis.segments import lifecycle_flows
+
+    summary, transactions, customers = shop
+    path = tmp_path / "lines.parquet"
+    transactions.to_parquet(path)
+    pd.testing.assert_frame_equal(segment_customers(summary, path, customers),
+                                  segment_customers(summary, transactions, customers))
+    options = {"observation_end": "2024-06-30", "lookback_days": 60}
+    pd.testing.assert_frame_equal(lifecycle_flows(path, customers, **options),
+                                  lifecycle_flows(transactions, customers, **options))
+
+
+def test_flows_when_the_earlier_date_has_only_refunds(shop):
+    from analysis.segments import lifecycle_flows
+
+    _, transactions, customers = shop
+    refund = lines_for([("a", "2023-12-01", -5.0, "store")])
+    flows = lifecycle_flows(pd.concat([refund, transactions]), customers,
+                            observation_end="2024-01-15", lookback_days=30)
+    assert set(flows["from_stage"]) == {"potential"}  # nobody had bought by 2023-12-16
+    assert flows["customers"].sum() == 5

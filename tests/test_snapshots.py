@@ -186,3 +186,23 @@ def test_bad_inputs():
     with pytest.raises(DataContractError, match="without a customer id"):
         segment_snapshots(lines.assign(customer_id=[None, "a", "b", "b", "c"]),
                           dates=["2024-03-31"])
+
+
+def test_parquet_lines_give_the_same_snapshots(demo, tmp_path):
+    lines, customers = demo
+    dates = ["2023-06-30", "2024-06-30"]
+    path = tmp_path / "lines.parquet"
+    lines.to_parquet(path)
+    pd.testing.assert_frame_equal(segment_snapshots(path, customers, dates=dates),
+                                  segment_snapshots(lines, customers, dates=dates), rtol=1e-12)
+
+
+def test_wrongly_typed_and_refund_only_lines():
+    lines = hand_lines()
+    wrong = "column 'customer_id': has type int64, expected text"
+    with pytest.raises(DataContractError, match=wrong):
+        segment_snapshots(lines.assign(customer_id=range(5)), dates=["2024-03-31"])
+    refunds = segment_snapshots(lines.assign(amount=-1.0), pd.DataFrame({"customer_id": ["a"]}),
+                                dates=["2024-03-31"])
+    assert refunds["customer_id"].astype(str).tolist() == ["a"]  # nobody bought: potential only
+    assert refunds["lifecycle_stage"].astype(str).tolist() == ["potential"]

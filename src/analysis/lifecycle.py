@@ -40,23 +40,26 @@ threshold). It is a fact about the last purchase, also shown for customers now l
 6. ``loyal`` (忠诚): ``orders >= loyal_orders`` and ``tenure >= loyal_days``;
 7. ``active`` (活跃): everyone else who bought.
 
-Everything is array arithmetic on one sorted (customer, day) array: no loop per customer.
+**Where it runs.** The purchase days, their gaps (a window ``lag`` per customer ordered by day)
+and each customer's rhythm (purchase days, first and last day, the median gap, the median and
+count of the gaps that ended before the returning window, the longest gap that ended inside it,
+the first gap) are one Ibis aggregation on the engine: embedded DuckDB by default, or Spark
+(:mod:`analysis.engines`). Only one row per customer comes back; the population figures and the
+thresholds are numpy on that table. DuckDB's ``median`` (``quantile_cont``) and Spark's exact
+``percentile`` interpolate like ``numpy.median``: on whole days both give its value exactly.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import ConfigError, DataContractError, require_columns
 from analysis.rules import load_rules
-from analysis.value import (
-    _check_summary,
-    _concat_ids,
-    _number,
-    _positions,
-    potential_customers,
-)
+from analysis.summary import _min_by, _open, _quiet
+from analysis.value import _check_summary, _concat_ids, _number, _positions, potential_customers
 
 __all__ = ["LIFECYCLE_STAGES", "lifecycle_stages"]
 
@@ -64,15 +67,17 @@ __all__ = ["LIFECYCLE_STAGES", "lifecycle_stages"]
 LIFECYCLE_STAGES = ("potential", "new", "active", "loyal", "at_risk", "churned", "returning")
 _CODE = {stage: code for code, stage in enumerate(LIFECYCLE_STAGES)}
 _SUMMARY_COLUMNS = ("customer_id", "first_purchase", "last_purchase", "orders")
+_LINE_COLUMNS = ("customer_id", "timestamp", "amount", None)  # as customer_summary reads them
 
 
 def lifecycle_stages(
     summary: pd.DataFrame,
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | str | Path,
     customers: pd.DataFrame | None = None,
     *,
     rules: dict | None = None,
     observation_end: str | pd.Timestamp | None = None,
+    engine="duckdb",
 ) -> pd.DataFrame:
     """Lifecycle stage of each customer: potential, new, active, loyal, at risk, churned, returning.
 
@@ -82,8 +87,9 @@ def lifecycle_stages(
         :func:`~analysis.summary.customer_summary` output; reads ``customer_id``,
         ``first_purchase``, ``last_purchase``, ``orders`` and ``attrs["observation_end"]``.
     transactions
-        The cleaned lines the summary was built from: ``customer_id``, ``timestamp``
-        (datetime64), ``amount`` (negative lines are netted refunds, not purchases).
+        The cleaned lines the summary was built from: ``customer_id`` (str), ``timestamp``
+        (datetime64 or date), ``amount`` (negative lines are netted refunds, not purchases). A
+        DataFrame, Parquet path(s) or an Ibis table (:func:`analysis.engines.lines_table`).
     customers
         Optional customers table with ``customer_id``; its customers with no purchase are added
         as ``potential``.
@@ -92,6 +98,10 @@ def lifecycle_stages(
     observation_end
         The day the stages are judged on. Default: ``summary.attrs["observation_end"]``, else
         the last purchase day in the summary. Lines after it are ignored.
+    engine
+        Where the per-customer rhythm is computed: ``"duckdb"`` (embedded, default),
+        ``"spark"`` or a ``SparkSession`` / Ibis backend (:func:`analysis.engines.connect`);
+        the results are identical.
 
     Returns
     -------
@@ -110,10 +120,10 @@ def lifecycle_stages(
         Unknown rule or a value out of range; an ``observation_end`` before a purchase in the
         summary.
     DataContractError
-        A column is missing, or the transactions do not match the summary (a customer's first
-        or last purchase day differs).
+        A column is missing, has the wrong type or missing values, or the transactions do not
+        match the summary (a customer's first or last purchase day differs).
     InsufficientDataError
-        ``summary`` is empty.
+        ``summary`` is empty, or there are no transaction lines.
 
     Examples
     --------
@@ -127,24 +137,29 @@ def lifecycle_stages(
     """
     rule = _lifecycle_rules(rules)
     _check_summary(summary, _SUMMARY_COLUMNS)
-    _check_transactions(transactions)
+    if isinstance(transactions, pd.DataFrame):
+        _check_transactions(transactions)
+    obs = _observation_end(summary, observation_end, int(_days(summary["last_purchase"]).max()))
+    with _quiet():
+        con, lines, _, _ = _open(transactions, _LINE_COLUMNS, pd.Timestamp(obs, unit="D"),
+                                 "week", "continuous", engine)
+        gaps = _purchase_gaps(lines.rename(timestamp="day"))
+        return _stages(con, summary, gaps, customers, rule, obs)
+
+
+def _stages(con, summary: pd.DataFrame, gaps, customers, rule: dict, obs: int) -> pd.DataFrame:
+    """The stages of :func:`lifecycle_stages` from the ``gaps`` (:func:`_purchase_gaps`, none
+    after ``obs``) on the backend ``con``; ``rule`` validated, ``obs`` a day number."""
     ids = summary["customer_id"]
     first, last = (_days(summary[c]) for c in ("first_purchase", "last_purchase"))
-    obs = _observation_end(summary, observation_end, int(last.max()))
-    customer, day = _purchase_days(transactions, ids, obs)
-    rhythm = _rhythm(customer, day, len(ids), rule, obs)
+    rhythm = _rhythm(_customer_rhythm(con, gaps, ids, obs, rule["returning_days"]), rule)
     _check_match(summary, first, last, rhythm)
     since = (obs - last).astype(float)
     tenure = obs - first
     new = (tenure < rule["new_days"]) & (rhythm["n_days"] <= rule["new_max_purchase_days"])
     loyal = (summary["orders"].to_numpy() >= rule["loyal_orders"]) & (tenure >= rule["loyal_days"])
-    conditions = [
-        since > rhythm["churned_after"],
-        since > rhythm["at_risk_after"],
-        rhythm["returned"],
-        new,
-        loyal,
-    ]
+    conditions = [since > rhythm["churned_after"], since > rhythm["at_risk_after"],
+                  rhythm["returned"], new, loyal]
     stages = ("churned", "at_risk", "returning", "new", "loyal")
     codes = np.select(conditions, [_CODE[s] for s in stages], default=_CODE["active"])
     potential = potential_customers(summary, customers)
@@ -187,9 +202,8 @@ def _observation_end(summary: pd.DataFrame, value, last_purchase: int) -> int:
     try:
         day = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"observation_end={value!r} is not a date; write it as 'YYYY-MM-DD'."
-        ) from exc
+        raise ConfigError(f"observation_end={value!r} is not a date; write it as "
+                          "'YYYY-MM-DD'.") from exc
     if day is pd.NaT or day.tzinfo is not None:
         raise ConfigError(f"observation_end={value!r} must be a date without a time zone.")
     obs = int(np.datetime64(day.normalize(), "D").astype(np.int64))
@@ -209,39 +223,64 @@ def _check_transactions(transactions: pd.DataFrame) -> None:
         hint="pass the cleaned lines (CleaningResult.transactions) the summary was built from.")
 
 
-def _purchase_days(transactions: pd.DataFrame, ids: pd.Series, obs: int):
-    """Unique purchase days up to ``obs`` of the customers in ``ids``, sorted by (customer, day).
+def _purchase_gaps(lines):
+    """Purchase days (:func:`analysis.quality.purchase_days`) and the gap before each, as an
+    Ibis expression.
 
-    Returns the customer's position in ``ids`` and the day number, both int64 arrays.
+    ``lines``: ``customer_id``, ``timestamp`` (a date or a timestamp), ``amount``. Returns one
+    row per customer and purchase day: ``customer_id``, ``day`` (int: days since 1970-01-01) and
+    ``gap`` (days since the customer's previous purchase day; null on the first). A gap depends
+    on earlier days only, so the gaps up to a day are this table filtered on ``day``.
     """
-    code = _positions(transactions["customer_id"], ids)
-    day = _days(transactions["timestamp"])
-    amount = transactions["amount"].to_numpy(dtype=float)
-    keep = (code >= 0) & (amount >= 0) & (day <= obs) & (day > np.iinfo(np.int64).min)
-    code, day = code[keep].astype(np.int64), day[keep]
-    if not len(day):
-        return code, day
-    low = day.min()
-    span = int(day.max() - low) + 1
-    key = np.sort(code * span + (day - low))  # numpy's sort beats pandas' hash unique here
-    key = key[np.r_[True, key[1:] != key[:-1]]]
-    return key // span, key % span + low
+    import ibis
+
+    from analysis.quality import _days_expr
+
+    days = _days_expr(lines)
+    days = days.mutate(day=days.day.epoch_days().cast("int64"))
+    previous = days.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
+    return days.mutate(gap=days.day - previous)
 
 
-def _group_median(group: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Count and median of ``values`` (non-negative ints) per group number 0..n-1."""
-    counts = np.bincount(group, minlength=n)
-    median = np.full(n, np.nan)
-    if not len(values):
-        return counts, median
-    width = int(values.max()) + 1
-    ordered = np.sort(group * width + values) % width
-    start = np.cumsum(counts) - counts
-    has = counts > 0
-    low = start[has] + (counts[has] - 1) // 2
-    high = start[has] + counts[has] // 2
-    median[has] = (ordered[low] + ordered[high]) / 2
-    return counts, median
+def _customer_rhythm(con, gaps, ids: pd.Series, obs: int, returning_days: int) -> dict:
+    """One row per customer from the engine, as int64 / float64 arrays aligned with ``ids``.
+
+    ``n_days``, ``first_day``, ``last_day`` (day numbers; no day: the smallest int64), ``n_gaps``,
+    ``median`` (NaN without gaps), ``n_before`` / ``median_before`` (the gaps that ended on or
+    before ``obs - returning_days``), ``longest_recent`` (the longest gap that ended after it;
+    -1 if none), ``first_gap`` (-1 if none) and ``duplicates`` (an id of ``ids`` listed twice).
+    """
+    import ibis
+
+    recent = gaps.day > obs - returning_days  # the gap ended inside the returning window
+    gap = gaps.gap.cast("float64")  # the medians in float64 on both engines
+    # a median ignores nulls; Ibis compiles median(where=) on Spark with a non-constant 0.5
+    before = ibis.ifelse(recent, ibis.null("float64"), gap)
+    expr = gaps.group_by("customer_id").aggregate(
+        n_days=gaps.count(),
+        first_day=gaps.day.min(),
+        last_day=gaps.day.max(),
+        n_gaps=gaps.gap.count(),
+        median=gap.median(),
+        n_before=gaps.gap.count(where=~recent),
+        median_before=before.median(),
+        longest_recent=gaps.gap.max(where=recent).fill_null(-1),
+        first_gap=_min_by(gaps.gap, gaps.day, where=gaps.gap.notnull()).fill_null(-1),
+    )
+    table = con.to_pyarrow(expr)
+    where = _positions(ids, table["customer_id"].to_pandas())  # -1: no purchase day
+    smallest = np.iinfo(np.int64).min
+    fills = {"n_days": 0, "first_day": smallest, "last_day": smallest, "n_gaps": 0,
+             "median": np.nan, "n_before": 0, "median_before": np.nan, "longest_recent": -1,
+             "first_gap": -1}  # fmt: skip
+    out = {}
+    for name, fill in fills.items():  # the fill appended: position -1 takes it
+        values = table[name].to_numpy(zero_copy_only=False)  # a null median: NaN
+        dtype = np.float64 if isinstance(fill, float) else np.int64
+        out[name] = np.append(values, fill).astype(dtype, copy=False)[where]
+    found = where >= 0
+    out["duplicates"] = bool(found.any()) and np.bincount(where[found]).max() > 1
+    return out
 
 
 def _thresholds(n, median, population: dict, rule: dict):
@@ -262,33 +301,23 @@ def _thresholds(n, median, population: dict, rule: dict):
     return typical, limits["at_risk"], limits["churned"]
 
 
-def _rhythm(customer: np.ndarray, day: np.ndarray, n: int, rule: dict, obs: int) -> dict:
-    """Per customer (0..n-1): purchase days, first/last day, rhythm thresholds, returned.
+def _rhythm(customer: dict, rule: dict) -> dict:
+    """Per customer (aligned with the summary): thresholds and returned, from
+    :func:`_customer_rhythm`; the population figures over the customers with gaps.
 
     Returned: a gap that ended in the last ``returning_days`` was longer than the churn
     threshold of the rhythm the customer had before that window (so a second purchase after
     coming back does not erase the return)."""
-    n_days = np.bincount(customer, minlength=n)
-    end = np.cumsum(n_days)
-    has_days = n_days > 0
-    first_day = np.full(n, np.iinfo(np.int64).min)
-    last_day = first_day.copy()
-    first_day[has_days] = day[(end - n_days)[has_days]]
-    last_day[has_days] = day[end[has_days] - 1]
-    same = customer[1:] == customer[:-1]
-    gap, owner = np.diff(day)[same], customer[1:][same]  # in time order within each customer
-    n_gaps, median = _group_median(owner, gap, n)
-    is_first = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else np.zeros(0, bool)
-    population = _population(median[n_gaps > 0], gap[is_first], rule)
-    typical, at_risk, churned = _thresholds(n_gaps, median, population, rule)
-    recent = day[1:][same] > obs - rule["returning_days"]  # the gap ended inside the window
-    n_before, median_before = _group_median(owner[~recent], gap[~recent], n)
-    _, _, churned_before = _thresholds(n_before, median_before, population, rule)
-    longest_recent = np.full(n, -1)
-    np.maximum.at(longest_recent, owner[recent], gap[recent])
-    returned = (n_gaps > 0) & (longest_recent > churned_before)
+    repeat = customer["n_gaps"] > 0
+    population = _population(customer["median"][repeat], customer["first_gap"][repeat], rule)
+    typical, at_risk, churned = _thresholds(customer["n_gaps"], customer["median"], population,
+                                            rule)
+    _, _, churned_before = _thresholds(customer["n_before"], customer["median_before"],
+                                       population, rule)
+    returned = repeat & (customer["longest_recent"] > churned_before)
     return dict(
-        n_days=n_days, first_day=first_day, last_day=last_day, typical=typical,
+        n_days=customer["n_days"], first_day=customer["first_day"],
+        last_day=customer["last_day"], duplicates=customer["duplicates"], typical=typical,
         at_risk_after=at_risk, churned_after=churned, returned=returned, population=population,
     )  # fmt: skip
 
@@ -316,12 +345,10 @@ def _population(own_medians: np.ndarray, first_gaps: np.ndarray, rule: dict) -> 
 def _check_match(summary: pd.DataFrame, first: np.ndarray, last: np.ndarray, rhythm: dict) -> None:
     """The transactions must give each summary customer the same first and last purchase day."""
     bad = (rhythm["n_days"] == 0) | (rhythm["first_day"] != first) | (rhythm["last_day"] != last)
-    if bad.any() and summary["customer_id"].duplicated().any():
-        raise DataContractError(
-            "has a customer_id more than once.",
-            source="the customer summary",
-            hint="pass the output of analysis.customer_summary (one row per customer).",
-        )
+    if rhythm["duplicates"] or (bad.any() and summary["customer_id"].duplicated().any()):
+        raise DataContractError("has a customer_id more than once.", source="the customer summary",
+                                hint="pass the output of analysis.customer_summary (one row per "
+                                "customer).")
     if bad.any():
         raise DataContractError(
             f"do not match the customer summary: {int(bad.sum()):,} customer(s) have another "
@@ -338,9 +365,8 @@ def _lifecycle_rules(overrides: dict | None) -> dict:
     where = "segment_rules.lifecycle"
     for section in ("rhythm", "one_time", "population", "bounds"):
         if not isinstance(rules[section], dict):
-            raise ConfigError(
-                f"{where}.{section} must be a mapping of rules, got {rules[section]!r}."
-            )
+            raise ConfigError(f"{where}.{section} must be a mapping of rules, got "
+                              f"{rules[section]!r}.")
     for key in ("new_days", "returning_days", "new_max_purchase_days", "loyal_orders"):
         _number(rules, key, where, low=1, integer=True)
     _number(rules, "loyal_days", where, low=0, integer=True)
@@ -356,23 +382,12 @@ def _lifecycle_rules(overrides: dict | None) -> dict:
     for key in bounds:
         _number(bounds, key, f"{where}.bounds", low=0.0)
     at_risk_first = "a customer is at risk before being churned"
+    no_value = "no value fits a minimum above the maximum"
     pairs = [  # (section, smaller, larger, strictly, why)
         ("rhythm", "at_risk_multiple", "churned_multiple", True, at_risk_first),
         ("one_time", "at_risk_quantile", "churned_quantile", True, at_risk_first),
-        (
-            "bounds",
-            "at_risk_min_days",
-            "at_risk_max_days",
-            False,
-            "no value fits a minimum above the maximum",
-        ),
-        (
-            "bounds",
-            "churned_min_days",
-            "churned_max_days",
-            False,
-            "no value fits a minimum above the maximum",
-        ),
+        ("bounds", "at_risk_min_days", "at_risk_max_days", False, no_value),
+        ("bounds", "churned_min_days", "churned_max_days", False, no_value),
         ("bounds", "at_risk_min_days", "churned_min_days", False, at_risk_first),
         ("bounds", "at_risk_max_days", "churned_max_days", False, at_risk_first),
     ]
@@ -380,7 +395,6 @@ def _lifecycle_rules(overrides: dict | None) -> dict:
         a, b = rules[name][small], rules[name][large]
         if a > b or (strict and a == b):
             relation = "smaller than" if strict else "at most"
-            raise ConfigError(
-                f"{where}.{name}: {small} ({a}) must be {relation} {large} ({b}); {why}."
-            )
+            raise ConfigError(f"{where}.{name}: {small} ({a}) must be {relation} {large} "
+                              f"({b}); {why}.")
     return rules

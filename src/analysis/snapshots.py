@@ -7,19 +7,27 @@ each date of :func:`snapshot_dates` it classifies every customer exactly as
 to and including it (:func:`analysis.summary.customer_summary` with ``observation_end=date``).
 Lines after a date change nothing at that date.
 
-The lines are sorted by time once; each snapshot is a prefix of them, so 24 snapshots cost 24
-summaries and no repeated filtering. :mod:`analysis.migration` turns the long table into
-transitions.
+The per-customer steps run on the engine (embedded DuckDB by default, or Spark; see
+:mod:`analysis.engines`): the lines go into it once, and each date's summary and purchase rhythm
+are aggregations of the lines up to that date. The gaps between purchase days do not depend on the
+date, so they are computed once and kept in the engine; each date filters them. Only one row per
+customer and date comes back; the RFM segment, value tier and matrix cell are pandas on it.
+:mod:`analysis.migration` turns the long table into transitions.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from analysis.engines import connect, lines_table
 from analysis.errors import ConfigError, DataContractError, InsufficientDataError, require_columns
 from analysis.labels import Labels
 from analysis.rules import load_rules
+from analysis.summary import _check_schema, _quiet
 
 __all__ = ["FREQUENCIES", "SNAPSHOT_SCHEMES", "snapshot_dates", "segment_snapshots"]
 
@@ -29,6 +37,7 @@ FREQUENCIES = {"monthly": "ME", "quarterly": "QE"}
 SNAPSHOT_SCHEMES = ("rfm_segment", "value_tier", "lifecycle_stage", "matrix_cell")
 _NO_PURCHASE = "no_purchase"
 _ONE_DAY = pd.Timedelta(days=1)
+_EPOCH = pd.Timestamp("1970-01-01")
 
 
 def snapshot_dates(
@@ -95,20 +104,23 @@ def snapshot_dates(
 
 
 def segment_snapshots(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | str | Path,
     customers: pd.DataFrame | None = None,
     *,
     dates,
     rules: dict | None = None,
     matrix_size: int = 2,
+    engine="duckdb",
 ) -> pd.DataFrame:
     """Every customer's group in each scheme at each date, from the lines up to that date.
 
     Parameters
     ----------
     transactions
-        Cleaned lines: ``customer_id``, ``timestamp``, ``amount`` and, optionally,
-        ``invoice_id`` (orders are then counted by invoice, as in the run's summary).
+        Cleaned lines: ``customer_id`` (str), ``timestamp`` (datetime64 or date), ``amount``
+        and, optionally, ``invoice_id`` (orders are then counted by invoice, as in the run's
+        summary). A DataFrame, Parquet path(s) or an Ibis table
+        (:func:`analysis.engines.lines_table`).
     customers
         Optional customers table with ``customer_id``: its customers with no purchase by a date
         are ``potential`` at that date (when it has ``signup_date``: only once they signed up).
@@ -119,6 +131,10 @@ def segment_snapshots(
         {...}, "lifecycle": {...}, "value": {...}, "matrix": {...}}``.
     matrix_size
         2 or 3: the customer matrix (客户矩阵) cells.
+    engine
+        Where the summaries and rhythms run: ``"duckdb"`` (embedded, default), ``"spark"`` or a
+        ``SparkSession`` / Ibis backend (:func:`analysis.engines.connect`); the results are
+        identical.
 
     Returns
     -------
@@ -137,7 +153,8 @@ def segment_snapshots(
     ConfigError
         No date, a date that is not a day, an unknown scheme in ``rules`` or invalid rules.
     DataContractError
-        A missing column, a customer listed twice in ``customers``.
+        A missing column or one of the wrong type, lines without a customer id or a timestamp,
+        a customer listed twice in ``customers``.
 
     Examples
     --------
@@ -151,16 +168,15 @@ def segment_snapshots(
     1 2024-02-29           a             new             10.0
     2 2024-02-29           b             new              5.0
     """
-    from analysis.lifecycle import LIFECYCLE_STAGES
+    from analysis.lifecycle import LIFECYCLE_STAGES, _lifecycle_rules, _purchase_gaps
     from analysis.rfm import SEGMENTS
     from analysis.value import VALUE_TIERS
 
-    require_columns(transactions, ("customer_id", "timestamp", "amount"),
-                    source="the transactions", hint="pass the cleaned lines (rp.load_cleaned).")
     ends = _snapshot_days(dates)
     rules = _checked_rules(rules)
     if matrix_size not in (2, 3):
         raise ConfigError(f"matrix_size: the customer matrix is 2×2 or 3×3, not {matrix_size!r}.")
+    rules["lifecycle"] = _lifecycle_rules(rules.get("lifecycle"))
     levels = ("high", "mid", "low") if matrix_size == 3 else ("high", "low")
     categories = {
         "rfm_segment": [*SEGMENTS, _NO_PURCHASE],
@@ -169,13 +185,15 @@ def segment_snapshots(
         "matrix_cell": [f"{v}_value_{lo}_loyalty" for v in levels for lo in levels]
         + [_NO_PURCHASE],
     }
-    lines, days = _sorted_lines(transactions)
-    ids = _all_ids(lines, customers)
-    stops = np.searchsorted(lines["timestamp"].to_numpy(), (ends + _ONE_DAY).to_numpy())
-    day_stops = np.searchsorted(days["timestamp"].to_numpy(), ends.to_numpy(), side="right")
-    parts = [_one_snapshot(end, lines.iloc[:stop], days.iloc[:day_stop],
-                           _known_by(customers, end), ids, categories, rules, matrix_size)
-             for end, stop, day_stop in zip(ends, stops, day_stops, strict=True)]
+    with _quiet():
+        con = connect(engine)
+        lines, first_purchase = _engine_lines(con, transactions)
+        ids = _all_ids(con, lines, customers)
+        # the lines (days computed) and the gaps between purchase days are kept in the engine
+        with _kept(con, lines) as kept, _kept(con, _purchase_gaps(kept)) as gaps:
+            parts = [_one_snapshot(con, end, kept, gaps, end >= first_purchase,
+                                   _known_by(customers, end), ids, categories, rules, matrix_size)
+                     for end in ends]
     out = pd.DataFrame({
         "snapshot": np.concatenate([np.full(len(p["code"]), end.to_datetime64())
                                     for p, end in zip(parts, ends, strict=True)]
@@ -191,16 +209,18 @@ def segment_snapshots(
     return out
 
 
-def _one_snapshot(end, lines, days, known, ids, categories, rules, matrix_size) -> dict:
-    """Codes per customer at ``end``: customer (position in ``ids``), each scheme, revenue."""
-    from analysis.lifecycle import lifecycle_stages
+def _one_snapshot(con, end, lines, gaps, bought, known, ids, categories, rules,
+                  matrix_size) -> dict:
+    """Codes per customer at ``end``: customer (position in ``ids``), each scheme, revenue.
+
+    ``lines`` and ``gaps`` are Ibis tables on ``con``; ``bought``: someone has bought by ``end``.
+    """
+    from analysis.lifecycle import _stages
     from analysis.rfm import rfm_table
     from analysis.segments import customer_matrix
     from analysis.summary import customer_summary
     from analysis.value import potential_customers, value_tiers
 
-    invoice = "invoice_id" if "invoice_id" in lines else None
-    bought = (lines["amount"].to_numpy() >= 0).any() if len(lines) else False
     if not bought:  # nobody has bought yet: the potential customers only
         potential = potential_customers(pd.DataFrame({"customer_id": ids[:0]}), known)
         code = ids.get_indexer(potential)
@@ -208,7 +228,9 @@ def _one_snapshot(end, lines, days, known, ids, categories, rules, matrix_size) 
         return _sorted({"code": code, "lifecycle_stage": stage, "revenue": np.zeros(len(code)),
                         **{s: np.full(len(code), len(categories[s]) - 1)
                            for s in ("rfm_segment", "value_tier", "matrix_cell")}})
-    summary = customer_summary(lines, observation_end=end, invoice_col=invoice)
+    invoice = "invoice_id" if "invoice_id" in lines.columns else None
+    summary = customer_summary(lines.filter(lines.timestamp <= end.date()), observation_end=end,
+                               invoice_col=invoice, engine=con)
     matrix_rules = load_rules("matrix", rules.get("matrix"))
     rfm = rfm_table(summary, rules=rules.get("rfm"))
     groups = {
@@ -217,7 +239,8 @@ def _one_snapshot(end, lines, days, known, ids, categories, rules, matrix_size) 
         "matrix_cell": customer_matrix(summary, size=matrix_size, value=matrix_rules["value"],
                                        loyalty=matrix_rules["loyalty"])["matrix_cell"],
     }
-    stages = lifecycle_stages(summary, days, known, rules=rules.get("lifecycle"))
+    day = int((end - _EPOCH).days)
+    stages = _stages(con, summary, gaps.filter(gaps.day <= day), known, rules["lifecycle"], day)
     extra = len(stages) - len(summary)  # potential customers follow the summary's customers
     out = {"code": ids.get_indexer(stages["customer_id"]),
            "lifecycle_stage": stages["lifecycle_stage"].cat.codes.to_numpy(),
@@ -238,31 +261,30 @@ def _sorted(part: dict) -> dict:
     return out
 
 
-def _sorted_lines(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The lines sorted by time (once), and the purchase days the lifecycle reads.
-
-    Purchase days: one row per customer and day with a line of amount >= 0, sorted by day (the
-    lifecycle stages read nothing else from the lines, so they get ~half the rows).
-    """
+def _engine_lines(con, transactions):
+    """The lines on ``con`` (``customer_id``, ``timestamp`` as a date, ``amount``, and
+    ``invoice_id`` if present) and the first purchase day (midnight; NaT without purchases)."""
+    raw, source = lines_table(con, transactions, what="the transactions")
     columns = ["customer_id", "timestamp", "amount"]
-    columns += ["invoice_id"] if "invoice_id" in transactions else []
-    lines = transactions[columns]
-    if lines["customer_id"].isna().any() or lines["timestamp"].isna().any():
-        raise DataContractError("has lines without a customer id or a timestamp.",
-                                source="the transactions",
+    require_columns(raw, columns, source=source, hint="pass the cleaned lines (rp.load_cleaned).")
+    _check_schema(raw.columns, raw.schema(), {c: c for c in columns}, source)
+    day = raw.timestamp if raw.timestamp.type().is_date() else raw.timestamp.date()
+    stats = con.to_pyarrow(raw.aggregate(
+        missing=raw.count(where=raw.customer_id.isnull() | raw.timestamp.isnull()),
+        first=day.min(where=raw.amount >= 0))).to_pylist()[0]
+    if stats["missing"]:
+        raise DataContractError(f"has {stats['missing']:,} line(s) without a customer id or a "
+                                "timestamp.", source=source,
                                 hint="pass the cleaned lines (rp.load_cleaned).")
-    if not lines["timestamp"].is_monotonic_increasing:
-        lines = lines.sort_values("timestamp", kind="stable", ignore_index=True)
-    bought = lines[lines["amount"].to_numpy() >= 0]
-    days = pd.DataFrame({"customer_id": bought["customer_id"].to_numpy(),
-                         "timestamp": bought["timestamp"].dt.floor("D").to_numpy()})
-    days = days.drop_duplicates(ignore_index=True).assign(amount=0.0)
-    return lines, days
+    invoice = {"invoice_id": raw.invoice_id} if "invoice_id" in raw.columns else {}
+    lines = raw.select(customer_id=raw.customer_id, timestamp=day, amount=raw.amount, **invoice)
+    return lines, pd.Timestamp(stats["first"]) if stats["first"] is not None else pd.NaT
 
 
-def _all_ids(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.Index:
+def _all_ids(con, lines, customers: pd.DataFrame | None) -> pd.Index:
     """Every customer id of the lines and the customers table, sorted."""
-    ids = pd.Index(lines["customer_id"].unique())
+    found = con.to_pyarrow(lines.select("customer_id").distinct())
+    ids = pd.Index(found["customer_id"].to_pandas()).rename(None)
     if customers is not None:
         require_columns(customers, ("customer_id",), source="the customers table",
                         hint="rename the customer id column to customer_id.")
@@ -272,6 +294,21 @@ def _all_ids(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.Index:
                                     hint="keep one row per customer.")
         ids = ids.union(pd.Index(customers["customer_id"].dropna().unique()))
     return ids.sort_values()
+
+
+@contextmanager
+def _kept(con, table):
+    """``table`` computed once and kept on ``con`` while the block runs (DuckDB: a temporary
+    table; Spark: a cached view). ``Table.cache()`` would put an expression over an in-memory
+    table on Ibis' default backend instead; this is the handler it calls, on ``con``."""
+    cached = con._cached_table(table)
+    try:
+        yield cached
+    finally:
+        # Ibis 12 with sqlglot 30 writes DROP TABLE without the table's name; the temporary
+        # table then stays until the connection closes (ours: when this call returns)
+        with suppress(Exception):
+            cached.release()
 
 
 def _known_by(customers: pd.DataFrame | None, end: pd.Timestamp) -> pd.DataFrame | None:
