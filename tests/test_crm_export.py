@@ -245,6 +245,7 @@ def test_recommended_products_are_exported_except_to_the_control_group(customers
     assert zoho.loc[0, ["Recommended Product 1", "Recommended Product 2",
                         "Recommended Product 3"]].tolist() == ["P1", "P2", "P3"]
     assert zoho.loc[1, "Recommended Product 1"] == ""  # held out: nothing to offer
-    assert zoho.loc[2, "Recommended Product 3"] == "R3" and zoho.loc[3, "Recommended Product 1"] == ""
+    assert zoho.loc[2, "Recommended Product 3"] == "R3"
+    assert zoho.loc[3, "Recommended Product 1"] == ""
     sheet = pd.read_excel(out / "fxiaoke.xlsx", dtype=str)
     assert sheet.loc[0, "推荐商品1"] == "P1" and pd.isna(sheet.loc[1, "推荐商品2"])

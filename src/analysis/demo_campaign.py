@@ -12,8 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from analysis.demo import (CATEGORIES, CATEGORY_NAMES, INDUSTRIES, DemoData, _order_lines,
-                           _seconds)
+from analysis.demo import CATEGORIES, CATEGORY_NAMES, INDUSTRIES, DemoData, _order_lines, _seconds
 from analysis.errors import ConfigError
 
 __all__ = ["plant_campaign"]

@@ -62,6 +62,7 @@ def local_spark_session(*, cores: int | None = None, app_name: str = "fenqun"):
                .config("spark.sql.shuffle.partitions", str(2 * cores))
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                # the default 1 GB heap ran out cleaning 212k lines handed over from pandas
                .config("spark.driver.memory", f"{max(1024, memory_mb * 2 // 5)}m")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")

@@ -224,7 +224,6 @@ def _open(transactions, names, observation_end, time_unit: str, time_mode: str, 
     Lines: customer_id, day (a date), amount (float64), invoice (if asked). The profile reads
     Parquet statistics (no scan); if every amount is >= 0, every bucket is an occasion (faster).
     """
-    import ibis
 
     options = {"time_unit": (time_unit, TIME_UNITS), "time_mode": (time_mode, TIME_MODES)}
     for name, (value, known) in options.items():
