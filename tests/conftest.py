@@ -67,3 +67,13 @@ def cdnow_paper_lines() -> pd.DataFrame:
         data, cleaning={"zero_amounts": "keep", "duplicates": "keep"},
         observation_end="1998-06-30",
     ).transactions
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (as an Ibis backend) for every engine-parity test; skipped when
+    the spark extra is not installed (`make test` installs it)."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    from analysis.engines import connect
+
+    return connect("spark")

@@ -28,12 +28,6 @@ def test_unknown_engine_and_missing_pyspark_are_explained(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    return connect("spark")
-
-
-@pytest.fixture(scope="module")
 def lines():
     from analysis.cleaning import prepare_transactions
 

@@ -17,16 +17,6 @@ WINDOW = {"observation_start": "2023-03-01", "observation_end": "2024-06-30"}
 
 
 @pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    backend = connect("spark")
-    # pandas text columns with missing values reach Spark intact only through Arrow (without
-    # it Spark pickles pd.NA and reads it back as a garbage string)
-    backend._session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    return backend
-
-
-@pytest.fixture(scope="module")
 def demo():
     """The retail demo with its mess (duplicates, cancellations, fees, missing ids, ...)."""
     return load_dataset("retail-demo", n_customers=400, seed=11)

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.cleaning import prepare_transactions
 from analysis.datasets import load_dataset
-from analysis.engines import connect, lines_table
+from analysis.engines import lines_table
 from analysis.quality import (
     overview_metrics,
     purchase_days,
@@ -18,12 +18,6 @@ from analysis.quality import (
     revenue_by_month,
 )
 from analysis.summary import customer_summary
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    return connect("spark")
 
 
 @pytest.fixture(scope="module")

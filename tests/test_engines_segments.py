@@ -6,17 +6,10 @@ import pandas as pd
 import pytest
 
 from analysis.datasets import load_dataset
-from analysis.engines import connect
 from analysis.lifecycle import lifecycle_stages
 from analysis.segments import customer_facets, lifecycle_flows
 from analysis.snapshots import segment_snapshots
 from analysis.summary import customer_summary
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    return connect("spark")
 
 
 @pytest.fixture(scope="module")
