@@ -249,3 +249,9 @@ def test_recommended_products_are_exported_except_to_the_control_group(customers
     assert zoho.loc[3, "Recommended Product 1"] == ""
     sheet = pd.read_excel(out / "fxiaoke.xlsx", dtype=str)
     assert sheet.loc[0, "推荐商品1"] == "P1" and pd.isna(sheet.loc[1, "推荐商品2"])
+
+
+def test_cluster_numbers_are_whole_numbers_and_empty_for_never_bought(customers, tmp_path):
+    _write(customers.assign(cluster=[0.0, 1.0, np.nan, 1.0]), tmp_path)
+    zoho = pd.read_csv(tmp_path / "exports" / "zoho-001.csv", dtype=str, keep_default_na=False)
+    assert zoho["Cluster Number"].tolist() == ["0", "1", "", "1"]

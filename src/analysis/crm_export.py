@@ -106,6 +106,8 @@ def _canonical(table: pd.DataFrame, language: str) -> pd.DataFrame:
     """The exported columns, holdout customers set to no contact, ids as text, dates as dates."""
     out = table[[c for c in COLUMNS if c in table]].copy().reset_index(drop=True)
     out["customer_id"] = out["customer_id"].astype(str)
+    if "cluster" in out:  # a number, not "1.0" (never-bought customers leave it empty)
+        out["cluster"] = pd.to_numeric(out["cluster"]).round().astype("Int64")
     if "next_contact_date" in out:
         out["next_contact_date"] = pd.to_datetime(out["next_contact_date"]).dt.normalize()
     if "holdout" in out:
