@@ -72,3 +72,21 @@ def check_languages(draw) -> None:
     assert titles[0] != titles[1]
     assert re.search(r"[\u4e00-\u9fff]", titles[0])
     assert not re.search(r"[\u4e00-\u9fff]", titles[1])
+
+
+def strict_show(monkeypatch, module):
+    """A runner for ``module``'s show_* functions: strict labels in the given language, every
+    displayed text returned (the returned table's HTML last), figures closed."""
+    from analysis.report import Report
+
+    def run(function, language, *args, **options):
+        items = []
+        monkeypatch.setattr(module, "emit", items.append)
+        report = Report(language, StrictLabels(language), run_dir=None)
+        result = function(report, *args, **options)
+        if result is not None:
+            items.append(result)
+        texts = displayed_texts(items)
+        plt.close("all")
+        return texts
+    return run

@@ -17,6 +17,7 @@ from plot_helpers import (  # noqa: F401  (cjk_font: a fixture)
     cjk_font,
     displayed_texts,
     figure_texts,
+    strict_show,
 )
 
 from analysis import recommend_report as rr
@@ -127,19 +128,9 @@ def affinity(shop, groups):
 
 @pytest.fixture
 def shown(monkeypatch):
-    """Run a show_* function with strict labels; every displayed text (the returned table's or
-    Markdown's last)."""
-    def run(function, language, *args, **options):
-        items = []
-        monkeypatch.setattr(rr, "emit", items.append)
-        report = Report(language, StrictLabels(language), run_dir=None)
-        result = function(report, *args, **options)
-        if result is not None:
-            items.append(result)
-        texts = displayed_texts(items)
-        plt.close("all")
-        return texts
-    return run
+    """Run a show_* function with strict labels; every displayed text (the returned table's
+    last)."""
+    return strict_show(monkeypatch, rr)
 
 
 def ids_in(shop) -> set[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +15,7 @@ from plot_helpers import (  # noqa: F401  (cjk_font: a fixture)
     cjk_font,
     displayed_texts,
     figure_texts,
+    strict_show,
 )
 
 from analysis import returning_plots, returning_report
@@ -46,19 +46,9 @@ def regions(shop) -> pd.DataFrame:
 
 @pytest.fixture
 def shown(monkeypatch):
-    """Run a show_* function with strict labels; return every displayed text (and the
-    returned table's HTML last)."""
-    def run(function, language, *args, **options):
-        items = []
-        monkeypatch.setattr(returning_report, "emit", items.append)
-        report = Report(language, StrictLabels(language), run_dir=None)
-        result = function(report, *args, **options)
-        if result is not None:
-            items.append(result)
-        texts = displayed_texts(items)
-        plt.close("all")
-        return texts
-    return run
+    """Run a show_* function with strict labels; every displayed text (the returned table's
+    last)."""
+    return strict_show(monkeypatch, returning_report)
 
 
 def check(texts: list[str], language: str) -> str:
