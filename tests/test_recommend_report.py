@@ -446,3 +446,14 @@ def test_no_product_column_stops_with_what_is_needed(shop, groups):
     with pytest.raises(InsufficientDataError, match="needs a 'product_id' column"):
         basket_pairs(bare)
     assert rr.product_catalogue(bare) is None  # category-only data without invoices: no crash
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_an_evaluation_of_a_handful_of_customers_shows_no_rates(shown, evaluation, language):
+    tiny = evaluation.assign(customers_evaluated=7)
+    tiny.attrs = evaluation.attrs
+    texts = shown(rr.show_evaluation, language, tiny)
+    assert len(texts) == 1 and "%" not in texts[0]
+    assert StrictLabels(language)("recommend", f"method_{best_method(tiny)}") in texts[0]
+    assert rr.show_evaluation(Report(language, StrictLabels(language), run_dir=None),
+                              tiny) is None

@@ -223,22 +223,32 @@ def _points(value) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:+.1f}"
 
 
-def show_evaluation(report: Report, table: pd.DataFrame):
+def show_evaluation(report: Report, table: pd.DataFrame, *,
+                    min_group: int = MIN_GROUP_CUSTOMERS):
     """The evaluation in words (which method is exported and why) and as a table.
 
     Parameters
     ----------
     table
         :func:`analysis.recommend_eval.evaluate_recommenders` output.
+    min_group
+        With fewer customers evaluated, no rate is shown (they would describe a handful of
+        people), only that the evaluation is too small and popularity is exported.
 
     Returns
     -------
-    pandas.io.formats.style.Styler
+    pandas.io.formats.style.Styler or None
         One row per method: hit rate and its interval, precision, recall, coverage, the
-        difference with popularity and its interval, and which one is exported.
+        difference with popularity and its interval, and which one is exported; None when
+        too few customers were evaluated.
     """
     labels = report.labels
     attrs = table.attrs
+    evaluated = int(table["customers_evaluated"].iloc[0]) if len(table) else 0
+    if evaluated < min_group:
+        emit(markdown(_text(labels, "eval_too_few", minimum=min_group, cutoff=attrs["cutoff"],
+                            method=_method(labels, best_method(table)))))
+        return None
     days = (pd.Timestamp(attrs["end"]) - pd.Timestamp(attrs["cutoff"])).days
     chosen = best_method(table)
     rows = table.set_index("method")
