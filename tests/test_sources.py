@@ -104,3 +104,14 @@ def test_a_bad_value_in_a_source_is_named_in_the_users_terms(lake, tmp_path):
     data = load_inputs(source=str(tmp_path / "broken.parquet"), columns={"会员编号": "customer_id"})
     with pytest.raises(DataContractError, match=r"(?s)broken\.parquet.*amount.*2"):
         prepare_transactions(data)
+
+
+def test_a_partitioned_folder_is_read_whole(lake, tmp_path):
+    """year=2024/part.parquet: the nested files are read, as the fingerprint hashes them."""
+    _, lines = lake
+    for year, part in ((2023, lines.iloc[:100]), (2024, lines.iloc[100:250])):
+        (tmp_path / "orders" / f"year={year}").mkdir(parents=True)
+        part.to_parquet(tmp_path / "orders" / f"year={year}" / "part-0.parquet", index=False,
+                        coerce_timestamps="us")
+    data = open_source(str(tmp_path / "orders"), columns={"会员编号": "customer_id"})
+    assert data.transactions.count().execute() == 250

@@ -189,7 +189,8 @@ def lines_table(con, lines, *, what: str = "the transactions"):
     for path in map(str, paths):
         if not (Path(path).exists() or glob.glob(path)):
             raise DataContractError("Parquet file not found; check the path.", source=path)
-    # Spark writes a folder of part files; DuckDB reads a folder through a glob
-    names = [str(Path(p) / "*.parquet") if Path(p).is_dir() and con.name == "duckdb" else str(p)
-             for p in paths]
+    # a folder of part files (Spark's output, a partitioned lake year=2024/...): DuckDB reads it
+    # through a recursive glob, the same files the source fingerprint hashes
+    names = [str(Path(p) / "**" / "*.parquet") if Path(p).is_dir() and con.name == "duckdb"
+             else str(p) for p in paths]
     return con.read_parquet(names if len(names) > 1 else names[0]), source
